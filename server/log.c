@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,10 +101,22 @@ void log_vwrite(int level, const char *file, int line, const char *fmt, va_list 
 		const char *base = strrchr(file, '/');
 		fprintf(out, "%s:%d: ", base ? base + 1 : file, line);
 	}
+	va_list again;
+	va_copy(again, ap);
 	vfprintf(out, fmt, ap);
 	size_t n = strlen(fmt);
-	if (n == 0 || fmt[n - 1] != '\n')
+	bool nl = n == 0 || fmt[n - 1] != '\n';
+	if (nl)
 		fputc('\n', out);
+	/* Errors also reach stderr when logging to a file, so a failed start is visible
+	 * to whoever started us (a terminal, systemd's journal). */
+	if (level == LOG_ERROR && out != stderr) {
+		fprintf(stderr, "gostream: ");
+		vfprintf(stderr, fmt, again);
+		if (nl)
+			fputc('\n', stderr);
+	}
+	va_end(again);
 	pthread_mutex_unlock(&log_lock);
 }
 

@@ -1,5 +1,4 @@
 /* mem.c - abort-on-OOM allocation wrappers (see mem.h). */
-#define _GNU_SOURCE
 #include "mem.h"
 
 #include <stdarg.h>

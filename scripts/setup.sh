@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# setup.sh - the two Quick start commands: install every Debian package gostream needs to
+# build, run and test, build it, then either run the demo or the whole test suite.
+#   bash scripts/setup.sh demo   # deps + build + `gostream demo`
+#   bash scripts/setup.sh test   # deps + build (-Werror) + `make check`, last line
+#                                # "N passed, N failed, N skipped"
+#   bash scripts/setup.sh deps   # only the packages
+# Must run as root (apt-get) on Debian 12; safe to re-run.
+set -euo pipefail
+
+mode=${1:-demo}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+build_pkgs=(autoconf automake pkg-config make gcc g++ libtorrent-rasterbar-dev
+	libmicrohttpd-dev libfuse3-dev libcjson-dev libcurl4-openssl-dev libnatpmp-dev
+	libxml2-dev zlib1g-dev)
+run_pkgs=(fuse3 ffmpeg ca-certificates)
+test_pkgs=(curl python3 python3-libtorrent mkvtoolnix procps iproute2 util-linux)
+
+install_deps() {
+	local pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")
+	[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+	if [ "$(id -u)" != 0 ]; then
+		echo "setup.sh: run as root (apt-get install needs it)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+}
+
+build() {
+	local conf=()
+	[ "$mode" = test ] && conf+=(--enable-werror)
+	if [ ! -f Makefile ] || [ configure.ac -nt Makefile ] || [ "$mode" = test ]; then
+		./autogen.sh
+		./configure "${conf[@]}"
+	fi
+	make -j"$(nproc)"
+}
+
+run_tests() {
+	local log rc=0
+	log=$(mktemp)
+	make -j"$(nproc)" check 2>&1 | tee "$log" || rc=$?
+	local pass fail err skip xfail xpass
+	pass=$(sed -n 's/^# PASS: *//p' "$log" | tail -n1)
+	fail=$(sed -n 's/^# FAIL: *//p' "$log" | tail -n1)
+	err=$(sed -n 's/^# ERROR: *//p' "$log" | tail -n1)
+	xpass=$(sed -n 's/^# XPASS: *//p' "$log" | tail -n1)
+	skip=$(sed -n 's/^# SKIP: *//p' "$log" | tail -n1)
+	rm -f "$log"
+	if [ "$rc" != 0 ] && [ -f test-suite.log ]; then
+		echo "---- test-suite.log (failures) ----"
+		cat test-suite.log
+	fi
+	if [ -z "$pass" ]; then
+		echo "0 passed, 1 failed"
+		return 1
+	fi
+	echo "$pass passed, $(( ${fail:-0} + ${err:-0} + ${xpass:-0} )) failed, ${skip:-0} skipped"
+	return "$rc"
+}
+
+case "$mode" in
+deps) install_deps ;;
+demo) install_deps; build; exec ./gostream demo ;;
+test) install_deps; build; run_tests ;;
+*) echo "usage: $0 demo|test|deps" >&2; exit 2 ;;
+esac

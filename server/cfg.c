@@ -1,0 +1,583 @@
+/* cfg.c - table-driven config.json loading and validation (see cfg.h).
+ * The file is read whole, `//` and block comments are blanked to spaces (so cJSON's error
+ * position still maps to the user's line and column), then parsed by cJSON and walked
+ * against the table. Not thread-safe by itself: callers serialise writers. */
+#include "cfg.h"
+
+#include "log.h"
+#include "mem.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CFG_MAX_FILE (4 << 20)          /* a config file is never this big */
+#define MB (1024.0 * 1024.0)
+
+static int check_log_level(const char *v, char *why, size_t n)
+{
+	if (log_level_parse(v) >= 0)
+		return 0;
+	snprintf(why, n, "must be one of error, warn, info, debug");
+	return -EINVAL;
+}
+
+static int check_ip(const char *v, char *why, size_t n)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, v, buf) == 1 || inet_pton(AF_INET6, v, buf) == 1)
+		return 0;
+	snprintf(why, n, "must be an IPv4 or IPv6 address");
+	return -EINVAL;
+}
+
+static int check_opt_ip(const char *v, char *why, size_t n)
+{
+	return *v ? check_ip(v, why, n) : 0;
+}
+
+/* An empty string (feature off) or an absolute http(s) URL, as libcurl parses it. */
+static int check_opt_url(const char *v, char *why, size_t n)
+{
+	CURLU *u;
+	char *scheme = NULL;
+	int rc = 0;
+
+	if (!*v)
+		return 0;
+	u = curl_url();
+	if (!u || curl_url_set(u, CURLUPART_URL, v, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+		snprintf(why, n, "must be an http:// or https:// URL, or empty");
+		rc = -EINVAL;
+	}
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+#define OFF(f) offsetof(struct gs_config, f)
+#define INT(k, f, d, lo, hi, fl, h) { k, CFG_INT, OFF(f), d, NULL, lo, hi, fl, NULL, h }
+#define BOOL(k, f, d, fl, h) { k, CFG_BOOL, OFF(f), d, NULL, 0, 1, fl, NULL, h }
+#define STR(k, f, d, fl, chk, h) { k, CFG_STRING, OFF(f), 0, d, 0, 0, fl, chk, h }
+#define DBL(k, f, d, lo, hi, h) { k, CFG_DOUBLE, OFF(f), d, NULL, lo, hi, 0, NULL, h }
+
+static const struct cfg_field fields[] = {
+	STR("physical_source_path", physical_source_path, "", CFG_PATH, NULL,
+	    "folder of the original's .mkv stubs (import only; the catalog is the source of truth)"),
+	STR("fuse_mount_path", fuse_mount_path, "", CFG_PATH, NULL,
+	    "where the library is mounted with FUSE; empty = no mount"),
+	INT("read_ahead_budget_mb", read_ahead_budget_mb, 256, 16, 65536, 0,
+	    "RAM read-ahead cache shared by all streams (MB)"),
+	INT("disk_warmup_quota_gb", disk_warmup_quota_gb, 32, 0, 1048576, 0,
+	    "SSD warmup cache quota (GB); 0 = no warmup cache"),
+	INT("warmup_head_size_mb", warmup_head_size_mb, 64, 0, 4096, 0,
+	    "first MB of every file kept on SSD"),
+	INT("warmup_tail_size_mb", warmup_tail_size_mb, 16, 0, 4096, 0,
+	    "last MB of every file kept on SSD (Matroska Cues, MP4 moov)"),
+	INT("master_concurrency_limit", master_concurrency_limit, 25, 1, 1024, 0,
+	    "most torrents woken at once by reads"),
+	STR("gostorm_url", gostorm_url, "http://127.0.0.1:8090", 0, check_opt_url,
+	    "URL of the torrent API (used by the CLI client)"),
+	STR("listen_address", listen_address, "127.0.0.1", 0, check_ip,
+	    "address every HTTP port binds to"),
+	INT("proxy_listen_port", proxy_listen_port, 8080, 1, 65535, 0,
+	    "HTTP streaming and WebDAV port"),
+	INT("api_port", api_port, 8090, 1, 65535, 0, "JSON torrent API port"),
+	INT("metrics_port", metrics_port, 8096, 1, 65535, 0,
+	    "metrics, health, control panel and Plex webhook port"),
+	STR("blocklist_url", blocklist_url,
+	    "https://github.com/Naunter/BT_BlockLists/raw/master/bt_blocklists.gz", 0,
+	    check_opt_url, "gzipped P2P IP blocklist, refreshed every 24 h; empty = none"),
+	STR("plex.url", plex.url, "", 0, check_opt_url, "Plex server URL"),
+	STR("plex.token", plex.token, "", CFG_SECRET, NULL, "Plex token (X-Plex-Token)"),
+	INT("plex.library_id", plex.library_id, 0, 0, 1000000, 0, "Plex library section id"),
+	STR("tmdb_api_key", tmdb_api_key, "", CFG_SECRET, NULL, "TMDB API key"),
+	BOOL("natpmp.enabled", natpmp.enabled, 0, 0, "map the peer port with NAT-PMP"),
+	STR("natpmp.gateway", natpmp.gateway, "", 0, check_opt_ip, "NAT-PMP gateway address"),
+	STR("natpmp.vpn_interface", natpmp.vpn_interface, "wg0", 0, NULL, "VPN interface"),
+	INT("natpmp.local_port", natpmp.local_port, 8091, 1, 65535, 0, "local peer port mapped"),
+	INT("natpmp.refresh_seconds", natpmp.refresh_seconds, 45, 5, 86400, 0, "mapping refresh"),
+	INT("natpmp.lifetime_seconds", natpmp.lifetime_seconds, 60, 10, 86400, 0,
+	    "mapping lifetime asked for"),
+	STR("state_dir", state_dir, "", CFG_PATH, NULL,
+	    "catalog, warmup cache and settings; empty = /var/lib/gostream as root, "
+	    "else ~/.local/state/gostream"),
+	STR("log_level", log_level, "info", 0, check_log_level, "error, warn, info or debug"),
+	STR("log_file", log_file, "", CFG_PATH, NULL, "log file; empty = stderr"),
+	DBL("attr_timeout", attr_timeout, 1.0, 0, 3600, "FUSE attribute cache timeout (s)"),
+	DBL("entry_timeout", entry_timeout, 1.0, 0, 3600, "FUSE entry cache timeout (s)"),
+	BOOL("fuse_allow_other", fuse_allow_other, 0, 0,
+	     "let other users (smbd, Plex) read the mount"),
+	STR("api_token", api_token, "", CFG_SECRET, NULL,
+	    "token for the API and control routes (required off loopback)"),
+	STR("webhook_token", webhook_token, "", CFG_SECRET, NULL,
+	    "shared secret expected as ?token= on /plex-webhook"),
+	INT("engine.CacheSize", engine.CacheSize, 64 * MB, 16 * MB, 65536 * MB, CFG_LIVE,
+	    "bytes of RAM for the torrent piece store"),
+	INT("engine.ReaderReadAHead", engine.ReaderReadAHead, 95, 5, 100, CFG_LIVE,
+	    "percent of the piece store kept ahead of a reader"),
+	INT("engine.PreloadCache", engine.PreloadCache, 0, 0, 100, CFG_LIVE,
+	    "percent of the piece store preloaded before playback"),
+	BOOL("engine.UseDisk", engine.UseDisk, 1, CFG_LIVE, "use the SSD warmup cache"),
+	BOOL("engine.RemoveCacheOnDrop", engine.RemoveCacheOnDrop, 0, CFG_LIVE,
+	     "drop a torrent's warmup files when it is removed"),
+	BOOL("engine.ForceEncrypt", engine.ForceEncrypt, 0, CFG_LIVE, "encrypted peers only"),
+	INT("engine.TorrentDisconnectTimeout", engine.TorrentDisconnectTimeout, 60, 1, 86400,
+	    CFG_LIVE, "seconds a torrent stays awake after its last reader"),
+	INT("engine.FastDropSeconds", engine.FastDropSeconds, 10, 1, 3600, CFG_LIVE,
+	    "seconds a torrent stays awake after a player stop event"),
+	BOOL("engine.EnableDebug", engine.EnableDebug, 0, CFG_LIVE, "engine debug log"),
+	BOOL("engine.EnableIPv6", engine.EnableIPv6, 0, CFG_LIVE, "listen on IPv6 too"),
+	BOOL("engine.DisableTCP", engine.DisableTCP, 0, CFG_LIVE, "no TCP peers"),
+	BOOL("engine.DisableUTP", engine.DisableUTP, 0, CFG_LIVE, "no uTP peers"),
+	BOOL("engine.DisableUPNP", engine.DisableUPNP, 0, CFG_LIVE, "no UPnP port mapping"),
+	BOOL("engine.DisableDHT", engine.DisableDHT, 0, CFG_LIVE, "no DHT"),
+	BOOL("engine.DisablePEX", engine.DisablePEX, 0, CFG_LIVE, "no peer exchange"),
+	BOOL("engine.DisableLSD", engine.DisableLSD, 0, CFG_LIVE, "no local service discovery"),
+	BOOL("engine.DisableUpload", engine.DisableUpload, 0, CFG_LIVE, "never upload"),
+	INT("engine.DownloadRateLimit", engine.DownloadRateLimit, 0, 0, 10000000, CFG_LIVE,
+	    "KB/s, 0 = unlimited"),
+	INT("engine.UploadRateLimit", engine.UploadRateLimit, 0, 0, 10000000, CFG_LIVE,
+	    "KB/s, 0 = unlimited"),
+	INT("engine.ConnectionsLimit", engine.ConnectionsLimit, 25, 1, 10000, CFG_LIVE,
+	    "peer connections per torrent"),
+	INT("engine.PeersListenPort", engine.PeersListenPort, 0, 0, 65535, CFG_LIVE,
+	    "peer port; 0 = 6881"),
+	BOOL("engine.ResponsiveMode", engine.ResponsiveMode, 1, CFG_LIVE,
+	     "serve data before its piece is hash-checked"),
+	INT("engine.StrictModeSeconds", engine.StrictModeSeconds, 60, 1, 86400, CFG_LIVE,
+	    "strict (verified-only) period after a hash failure"),
+	INT("engine.ReadTimeoutSeconds", engine.ReadTimeoutSeconds, 30, 1, 600, CFG_LIVE,
+	    "longest a read waits for the swarm"),
+	INT("engine.MetadataTimeoutSeconds", engine.MetadataTimeoutSeconds, 60, 1, 3600,
+	    CFG_LIVE, "longest an add waits for metadata"),
+};
+
+const struct cfg_field *cfg_fields(size_t *count)
+{
+	*count = sizeof fields / sizeof fields[0];
+	return fields;
+}
+
+const struct cfg_field *cfg_field_find(const char *key)
+{
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		if (strcmp(fields[i].key, key) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+static void *slot(struct gs_config *c, const struct cfg_field *f)
+{
+	return (char *)c + f->offset;
+}
+
+static const void *cslot(const struct gs_config *c, const struct cfg_field *f)
+{
+	return (const char *)c + f->offset;
+}
+
+void cfg_defaults(struct gs_config *c)
+{
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		const struct cfg_field *f = &fields[i];
+		switch (f->type) {
+		case CFG_INT:    *(long long *)slot(c, f) = (long long)f->def_num; break;
+		case CFG_BOOL:   *(bool *)slot(c, f) = f->def_num != 0; break;
+		case CFG_DOUBLE: *(double *)slot(c, f) = f->def_num; break;
+		case CFG_STRING: *(char **)slot(c, f) = xstrdup(f->def_str); break;
+		}
+	}
+}
+
+void cfg_free(struct gs_config *c)
+{
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		if (fields[i].type == CFG_STRING) {
+			char **s = slot(c, &fields[i]);
+			free(*s);
+			*s = NULL;
+		}
+}
+
+/* Renders a JSON value for "(got ...)": strings quoted, long values cut. */
+static void describe(const cJSON *v, char *out, size_t n)
+{
+	char *s = cJSON_PrintUnformatted(v);
+
+	if (!s) {
+		snprintf(out, n, "?");
+		return;
+	}
+	if (strlen(s) > 60)
+		snprintf(out, n, "%.57s...", s);
+	else
+		snprintf(out, n, "%s", s);
+	free(s);
+}
+
+static void fmt_num(double v, char *out, size_t n)
+{
+	if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(out, n, "%lld", (long long)v);
+	else
+		snprintf(out, n, "%g", v);
+}
+
+int cfg_set_json(struct gs_config *c, const struct cfg_field *f, const cJSON *v,
+		 char *err, size_t errlen)
+{
+	char got[80], lo[32], hi[32], why[128];
+
+	describe(v, got, sizeof got);
+	fmt_num(f->min, lo, sizeof lo);
+	fmt_num(f->max, hi, sizeof hi);
+	switch (f->type) {
+	case CFG_INT:
+		if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+		    v->valuedouble < f->min || v->valuedouble > f->max)
+			goto bad_range;
+		*(long long *)slot(c, f) = (long long)v->valuedouble;
+		return 0;
+	case CFG_DOUBLE:
+		if (!cJSON_IsNumber(v) || v->valuedouble < f->min || v->valuedouble > f->max)
+			goto bad_range;
+		*(double *)slot(c, f) = v->valuedouble;
+		return 0;
+	case CFG_BOOL:
+		if (!cJSON_IsBool(v)) {
+			snprintf(err, errlen, "%s: must be true or false (got %s)", f->key, got);
+			return -EINVAL;
+		}
+		*(bool *)slot(c, f) = cJSON_IsTrue(v);
+		return 0;
+	case CFG_STRING:
+		if (!cJSON_IsString(v)) {
+			snprintf(err, errlen, "%s: must be a string (got %s)", f->key, got);
+			return -EINVAL;
+		}
+		if (f->check && f->check(v->valuestring, why, sizeof why) < 0) {
+			snprintf(err, errlen, "%s: %s (got %s)", f->key, why, got);
+			return -EINVAL;
+		}
+		free(*(char **)slot(c, f));
+		*(char **)slot(c, f) = xstrdup(v->valuestring);
+		return 0;
+	}
+	return -EINVAL;
+bad_range:
+	snprintf(err, errlen, "%s: must be %s between %s and %s (got %s)", f->key,
+		 f->type == CFG_INT ? "an integer" : "a number", lo, hi, got);
+	return -EINVAL;
+}
+
+/* Replaces // and block comments outside strings by spaces, keeping newlines, so
+ * positions reported by the JSON parser are the user's. Returns -EINVAL on an
+ * unterminated block comment (*bad = its start). */
+static int blank_comments(char *s, size_t n, size_t *bad)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in_str) {
+			if (s[i] == '\\' && i + 1 < n)
+				i++;
+			else if (s[i] == '"')
+				in_str = false;
+		} else if (s[i] == '"') {
+			in_str = true;
+		} else if (s[i] == '/' && i + 1 < n && s[i + 1] == '/') {
+			while (i < n && s[i] != '\n')
+				s[i++] = ' ';
+		} else if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
+			size_t start = i;
+			s[i++] = ' ';
+			s[i++] = ' ';
+			while (i < n && !(s[i] == '*' && i + 1 < n && s[i + 1] == '/')) {
+				if (s[i] != '\n')
+					s[i] = ' ';
+				i++;
+			}
+			if (i >= n) {
+				*bad = start;
+				return -EINVAL;
+			}
+			s[i] = ' ';
+			s[i + 1] = ' ';
+			i++;
+		}
+	}
+	return 0;
+}
+
+static void line_col(const char *s, size_t pos, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < pos && s[i]; i++) {
+		if (s[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+/* Resolves a relative path against dir (the config file's folder). */
+static void resolve_path(char **p, const char *dir)
+{
+	if (!**p || (*p)[0] == '/' || !dir)
+		return;
+	char *abs = xasprintf("%s/%s", dir, *p);
+	free(*p);
+	*p = abs;
+}
+
+static int walk(struct gs_config *c, const cJSON *obj, const char *prefix, const char *path,
+		char *err, size_t errlen)
+{
+	char key[256], inner[512];
+
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		snprintf(key, sizeof key, "%s%s", prefix, m->string);
+		const struct cfg_field *f = cfg_field_find(key);
+		if (!f && cJSON_IsObject(m)) {
+			size_t kl = strlen(key);
+			bool is_group = false;
+			for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+				if (strncmp(fields[i].key, key, kl) == 0 && fields[i].key[kl] == '.')
+					is_group = true;
+			if (is_group) {
+				char sub[260];
+				snprintf(sub, sizeof sub, "%s.", key);
+				int rc = walk(c, m, sub, path, err, errlen);
+				if (rc < 0)
+					return rc;
+				continue;
+			}
+		}
+		if (!f) {
+			log_warn("%s: unknown key \"%s\" (ignored)", path, key);
+			continue;
+		}
+		if (cfg_set_json(c, f, m, inner, sizeof inner) < 0) {
+			snprintf(err, errlen, "%s: %s", path, inner);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int cfg_load_file(struct gs_config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *fp = NULL;
+	char *buf = NULL;
+	cJSON *root = NULL;
+	char *dir = NULL;
+	int rc = 0;
+	size_t n, bad;
+	struct stat st;
+
+	fp = fopen(path, "r");
+	if (!fp) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fileno(fp), &st) == 0 && !S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
+	buf = xmalloc(CFG_MAX_FILE + 1);
+	n = fread(buf, 1, CFG_MAX_FILE + 1, fp);
+	if (ferror(fp)) {
+		rc = -errno ? -errno : -EIO;
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		goto out;
+	}
+	if (n > CFG_MAX_FILE) {
+		rc = -EFBIG;
+		snprintf(err, errlen, "%s: larger than %d bytes", path, CFG_MAX_FILE);
+		goto out;
+	}
+	buf[n] = '\0';
+	if (strlen(buf) != n) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "%s: contains a NUL byte", path);
+		goto out;
+	}
+	if (blank_comments(buf, n, &bad) < 0) {
+		int line, col;
+		line_col(buf, bad, &line, &col);
+		rc = -EINVAL;
+		snprintf(err, errlen, "%s:%d:%d: unterminated /* comment", path, line, col);
+		goto out;
+	}
+	if (strspn(buf, " \t\r\n") == n) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "%s: empty file (expected a JSON object)", path);
+		goto out;
+	}
+	const char *end = NULL;
+	root = cJSON_ParseWithLengthOpts(buf, n, &end, 0);
+	if (!root) {
+		int line, col;
+		size_t pos = end && end >= buf ? (size_t)(end - buf) : n;
+		line_col(buf, pos, &line, &col);
+		rc = -EINVAL;
+		snprintf(err, errlen, "%s:%d:%d: malformed JSON", path, line, col);
+		goto out;
+	}
+	/* Anything but whitespace after the value is an error too. */
+	for (const char *p = end; p && *p; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+			int line, col;
+			line_col(buf, (size_t)(p - buf), &line, &col);
+			rc = -EINVAL;
+			snprintf(err, errlen, "%s:%d:%d: unexpected text after the JSON object",
+				 path, line, col);
+			goto out;
+		}
+	if (!cJSON_IsObject(root)) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "%s: the top level must be a JSON object", path);
+		goto out;
+	}
+	rc = walk(c, root, "", path, err, errlen);
+	if (rc < 0)
+		goto out;
+
+	dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		if (!*dir)
+			strcpy(dir, "/");
+	} else {
+		free(dir);
+		dir = getcwd(NULL, 0);
+	}
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		if (fields[i].flags & CFG_PATH)
+			resolve_path(slot(c, &fields[i]), dir);
+out:
+	free(dir);
+	cJSON_Delete(root);
+	free(buf);
+	if (fp)
+		fclose(fp);
+	return rc;
+}
+
+int cfg_validate(const struct gs_config *c, char *err, size_t errlen)
+{
+	struct { const char *key; long long port; } ports[] = {
+		{ "proxy_listen_port", c->proxy_listen_port },
+		{ "api_port", c->api_port },
+		{ "metrics_port", c->metrics_port },
+	};
+
+	for (size_t i = 0; i < 3; i++)
+		for (size_t j = i + 1; j < 3; j++)
+			if (ports[i].port == ports[j].port) {
+				snprintf(err, errlen, "%s and %s: must differ (both %lld)",
+					 ports[i].key, ports[j].key, ports[i].port);
+				return -EINVAL;
+			}
+	if (c->fuse_mount_path[0] && c->fuse_mount_path[0] != '/') {
+		snprintf(err, errlen, "fuse_mount_path: must be an absolute path (got \"%s\")",
+			 c->fuse_mount_path);
+		return -EINVAL;
+	}
+	if (c->natpmp.enabled && !c->natpmp.gateway[0]) {
+		snprintf(err, errlen, "natpmp.gateway: must be set when natpmp.enabled is true");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+char *cfg_locate(const char *cli_path, const char **source)
+{
+	const char *env = getenv("GOSTREAM_CONFIG");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (cli_path) {
+		*source = "--config";
+		return xstrdup(cli_path);
+	}
+	if (env && *env) {
+		*source = "GOSTREAM_CONFIG";
+		return xstrdup(env);
+	}
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			char *p = xasprintf("%s/config.json", exe);
+			if (access(p, F_OK) == 0) {
+				*source = "executable-dir";
+				return p;
+			}
+			free(p);
+		}
+	}
+	*source = "defaults";
+	return NULL;
+}
+
+cJSON *cfg_to_json(const struct gs_config *c, bool mask_secrets)
+{
+	cJSON *root = cJSON_CreateObject();
+
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		const struct cfg_field *f = &fields[i];
+		cJSON *parent = root;
+		const char *name = f->key;
+		const char *dot = strchr(name, '.');
+		if (dot) {
+			char group[64];
+			snprintf(group, sizeof group, "%.*s", (int)(dot - name), name);
+			parent = cJSON_GetObjectItemCaseSensitive(root, group);
+			if (!parent)
+				parent = cJSON_AddObjectToObject(root, group);
+			name = dot + 1;
+		}
+		switch (f->type) {
+		case CFG_INT:
+			cJSON_AddNumberToObject(parent, name, (double)*(const long long *)cslot(c, f));
+			break;
+		case CFG_DOUBLE:
+			cJSON_AddNumberToObject(parent, name, *(const double *)cslot(c, f));
+			break;
+		case CFG_BOOL:
+			cJSON_AddBoolToObject(parent, name, *(const bool *)cslot(c, f));
+			break;
+		case CFG_STRING: {
+			const char *s = *(char *const *)cslot(c, f);
+			if ((f->flags & CFG_SECRET) && mask_secrets && *s)
+				s = "********";
+			cJSON_AddStringToObject(parent, name, s);
+			break;
+		}
+		}
+	}
+	return root;
+}

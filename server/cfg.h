@@ -1,0 +1,115 @@
+/* cfg.h - the configuration: one table of fields drives loading config.json, validation,
+ * defaults, check-config output and (later) /settings get/set and the control panel.
+ * Owns struct gs_config's strings. Loaded by the main thread before anything starts;
+ * afterwards read-only except through cfg_set_json() by the API thread (caller locks). */
+#ifndef GS_CFG_H
+#define GS_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cJSON;
+
+struct gs_engine_settings {             /* GoStorm/TorrServer BTSets names in JSON */
+	long long CacheSize;            /* bytes of RAM piece store */
+	long long ReaderReadAHead;      /* percent of the cache kept ahead of a reader */
+	long long PreloadCache;         /* percent preloaded before playback */
+	bool UseDisk;                   /* SSD warmup cache on */
+	bool RemoveCacheOnDrop;
+	bool ForceEncrypt;
+	long long TorrentDisconnectTimeout; /* s after the last reader closes */
+	long long FastDropSeconds;
+	bool EnableDebug;
+	bool EnableIPv6;
+	bool DisableTCP, DisableUTP, DisableUPNP, DisableDHT, DisablePEX, DisableLSD;
+	bool DisableUpload;
+	long long DownloadRateLimit;    /* KB/s, 0 = unlimited */
+	long long UploadRateLimit;
+	long long ConnectionsLimit;
+	long long PeersListenPort;      /* 0 = libtorrent's default 6881 */
+	bool ResponsiveMode;
+	long long StrictModeSeconds;
+	long long ReadTimeoutSeconds;
+	long long MetadataTimeoutSeconds;
+};
+
+struct gs_config {
+	char *physical_source_path;
+	char *fuse_mount_path;
+	long long read_ahead_budget_mb;
+	long long disk_warmup_quota_gb;
+	long long warmup_head_size_mb;
+	long long warmup_tail_size_mb;
+	long long master_concurrency_limit;
+	char *gostorm_url;
+	char *listen_address;
+	long long proxy_listen_port;
+	long long api_port;
+	long long metrics_port;
+	char *blocklist_url;
+	struct { char *url; char *token; long long library_id; } plex;
+	char *tmdb_api_key;
+	struct { bool enabled; char *gateway; char *vpn_interface;
+		 long long local_port, refresh_seconds, lifetime_seconds; } natpmp;
+	char *state_dir;
+	char *log_level;
+	char *log_file;
+	double attr_timeout;
+	double entry_timeout;
+	bool fuse_allow_other;
+	char *api_token;
+	char *webhook_token;
+	struct gs_engine_settings engine;
+};
+
+enum cfg_type { CFG_INT, CFG_BOOL, CFG_STRING, CFG_DOUBLE };
+
+enum cfg_flags {
+	CFG_SECRET = 1,         /* masked in every output */
+	CFG_PATH = 2,           /* relative paths resolved against the config file's folder */
+	CFG_LIVE = 4,           /* engine setting: applied live through /settings */
+};
+
+struct cfg_field {
+	const char *key;        /* JSON key; "a.b" = member b of object a */
+	enum cfg_type type;
+	size_t offset;          /* into struct gs_config */
+	double def_num;         /* default for INT/BOOL/DOUBLE */
+	const char *def_str;    /* default for STRING */
+	double min, max;        /* inclusive range for INT/DOUBLE */
+	unsigned flags;
+	/* Extra check for strings: 0, or -EINVAL with a reason ("must be ...") in why. */
+	int (*check)(const char *value, char *why, size_t whylen);
+	const char *help;
+};
+
+/* The table, in display order. */
+const struct cfg_field *cfg_fields(size_t *count);
+const struct cfg_field *cfg_field_find(const char *key);
+
+/* Fills every field with its default. */
+void cfg_defaults(struct gs_config *c);
+void cfg_free(struct gs_config *c);
+
+/* Which file to load: cli_path (--config), else $GOSTREAM_CONFIG, else config.json beside
+ * the executable if it exists, else none. Returns a malloc'd path or NULL (defaults);
+ * *source is set to "--config", "GOSTREAM_CONFIG", "executable-dir" or "defaults". */
+char *cfg_locate(const char *cli_path, const char **source);
+
+/* Loads and validates path over the current values (call cfg_defaults first). On error
+ * returns -errno/-EINVAL and writes one line "file: key: must be ... (got ...)" or
+ * "file:line:col: ..." into err. Unknown keys are reported through log_warn by name. */
+int cfg_load_file(struct gs_config *c, const char *path, char *err, size_t errlen);
+
+/* Sets one field from a JSON value with the same validation (API /settings, tests). */
+int cfg_set_json(struct gs_config *c, const struct cfg_field *f, const struct cJSON *v,
+		 char *err, size_t errlen);
+
+/* Cross-field checks (distinct ports, ...). 0 or -EINVAL with err filled. */
+int cfg_validate(const struct gs_config *c, char *err, size_t errlen);
+
+/* The effective config as a nested JSON object; secrets shown as "********" when set and
+ * mask_secrets. Caller owns the result (cJSON_Delete). */
+struct cJSON *cfg_to_json(const struct gs_config *c, bool mask_secrets);
+
+#endif

@@ -1,0 +1,40 @@
+/* daemon.h - start-up, the signal loop and shutdown of the gostream process.
+ * Owns every long-lived component (HTTP ports, later engine, library, FUSE) and starts
+ * and stops them in order. Called once from main(); the signal loop runs on that thread. */
+#ifndef GS_DAEMON_H
+#define GS_DAEMON_H
+
+#include "cfg.h"
+
+#include <time.h>
+
+typedef struct gs_daemon gs_daemon;
+
+struct daemon_opts {
+	struct gs_config *cfg;          /* validated; owned by the caller */
+	const char *config_source;      /* "--config", "GOSTREAM_CONFIG", ... */
+	const char *config_path;        /* NULL when running on defaults */
+	/* Called once every component is up, before the signal loop (demo uses it). */
+	int (*on_ready)(gs_daemon *d, void *arg);
+	void *on_ready_arg;
+};
+
+/* Blocks SIGINT/SIGTERM/SIGHUP for every thread started afterwards: call first in main. */
+void daemon_block_signals(void);
+
+/* Runs until SIGTERM/SIGINT; SIGHUP reopens the log file. Returns the exit code
+ * (0 clean stop, 1 start-up failure, already logged). */
+int daemon_run(const struct daemon_opts *o);
+
+/* Facts for status endpoints and the demo. */
+const struct gs_config *daemon_config(const gs_daemon *d);
+const char *daemon_config_source(const gs_daemon *d);
+time_t daemon_started(const gs_daemon *d);
+unsigned daemon_port(const gs_daemon *d, const char *which);  /* "stream", "api", "metrics" */
+
+/* Makes path and its parents (mode 0700 for the last). 0 or -errno. */
+int daemon_mkdirs(const char *path);
+/* The effective state folder: cfg->state_dir, or the default (see cfg.h). Caller frees. */
+char *daemon_state_dir(const struct gs_config *cfg);
+
+#endif

@@ -1,0 +1,275 @@
+/* http_server.c - libmicrohttpd daemons with a route table (see http_server.h).
+ * Threading: MHD_USE_THREAD_PER_CONNECTION. A streaming response may block for seconds
+ * waiting on the swarm; with one thread per connection a blocked stream never stalls
+ * the scan probes and API calls on other connections (a shared poll thread would), and
+ * the connection limit bounds the thread count. Bodies are accumulated up to max_body. */
+#include "http_server.h"
+
+#include "log.h"
+#include "mem.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	char *name;
+	size_t max_body;
+	struct http_route *routes;
+	size_t nroutes;
+	unsigned port;
+};
+
+/* Per-request state kept between libmicrohttpd's calls for one request. */
+struct req_state {
+	char *body;
+	size_t len;
+	bool too_big;
+};
+
+unsigned http_status_from_errno(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:           return MHD_HTTP_OK;
+	case ENOENT:      return MHD_HTTP_NOT_FOUND;
+	case EACCES:
+	case EPERM:       return MHD_HTTP_FORBIDDEN;
+	case EROFS:       return MHD_HTTP_FORBIDDEN;
+	case EINVAL:      return MHD_HTTP_BAD_REQUEST;
+	case E2BIG:
+	case EFBIG:       return MHD_HTTP_CONTENT_TOO_LARGE;
+	case ERANGE:      return MHD_HTTP_RANGE_NOT_SATISFIABLE;
+	case ENOSYS:
+	case EOPNOTSUPP:  return MHD_HTTP_METHOD_NOT_ALLOWED;
+	case ETIMEDOUT:   return MHD_HTTP_GATEWAY_TIMEOUT;
+	case EAGAIN:
+	case EBUSY:       return MHD_HTTP_SERVICE_UNAVAILABLE;
+	case EEXIST:      return MHD_HTTP_CONFLICT;
+	default:          return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+int http_reply(struct http_req *r, unsigned status, struct MHD_Response *resp)
+{
+	if (!resp)
+		return -EIO;
+	enum MHD_Result ok = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ok == MHD_YES ? 0 : -EIO;
+}
+
+int http_reply_text(struct http_req *r, unsigned status, const char *content_type,
+		    const char *text)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+
+	if (!resp)
+		return -EIO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	return http_reply(r, status, resp);
+}
+
+int http_reply_json(struct http_req *r, unsigned status, const cJSON *body)
+{
+	char *s = cJSON_PrintUnformatted(body);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	size_t n = strlen(s);
+	s = xrealloc(s, n + 2);
+	s[n] = '\n';
+	s[n + 1] = '\0';
+	rc = http_reply_text(r, status, "application/json", s);
+	free(s);
+	return rc;
+}
+
+int http_reply_error(struct http_req *r, unsigned status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "error", msg);
+	int rc = http_reply_json(r, status, o);
+	cJSON_Delete(o);
+	return rc;
+}
+
+static bool route_matches(const struct http_route *rt, const char *method, const char *url)
+{
+	size_t n = strlen(rt->path);
+
+	if (rt->method && strcmp(rt->method, method) != 0)
+		return false;
+	if (n >= 2 && rt->path[n - 1] == '*')
+		return strncmp(rt->path, url, n - 1) == 0;
+	return strcmp(rt->path, url) == 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	http_server *s = cls;
+	struct req_state *st = *con_cls;
+	(void)version;
+
+	if (!st) {
+		st = xcalloc(1, sizeof *st);
+		*con_cls = st;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!st->too_big && st->len + *upload_size <= s->max_body) {
+			st->body = xrealloc(st->body, st->len + *upload_size + 1);
+			memcpy(st->body + st->len, upload_data, *upload_size);
+			st->len += *upload_size;
+			st->body[st->len] = '\0';
+		} else {
+			st->too_big = true;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	struct http_req req = {
+		.conn = conn, .method = method, .url = url,
+		.body = st->body ? st->body : "", .body_len = st->len,
+	};
+	if (st->too_big) {
+		http_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE,
+				 "request body larger than %zu bytes", s->max_body);
+		return MHD_YES;
+	}
+	const struct http_route *match = NULL;
+	bool path_known = false;
+	for (size_t i = 0; i < s->nroutes && !match; i++) {
+		const struct http_route *rt = &s->routes[i];
+		struct http_route any = *rt;
+		any.method = NULL;
+		if (route_matches(&any, method, url))
+			path_known = true;
+		if (route_matches(rt, method, url))
+			match = rt;
+	}
+	if (!match) {
+		if (path_known)
+			http_reply_error(&req, MHD_HTTP_METHOD_NOT_ALLOWED,
+					 "method %s not allowed on %s", method, url);
+		else
+			http_reply_error(&req, MHD_HTTP_NOT_FOUND, "no such path: %s", url);
+		return MHD_YES;
+	}
+	req.ctx = match->ctx;
+	int rc = match->handler(&req);
+	if (rc < 0 && rc != -EIO)
+		http_reply_error(&req, http_status_from_errno(rc), "%s", strerror(-rc));
+	return rc == -EIO ? MHD_NO : MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct req_state *st = *con_cls;
+	(void)cls; (void)conn; (void)toe;
+
+	if (st) {
+		free(st->body);
+		free(st);
+		*con_cls = NULL;
+	}
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	http_server *s = cls;
+
+	vsnprintf(line, sizeof line, fmt, ap);
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_warn("http %s: %s", s->name, line);
+}
+
+int http_server_start(const struct http_server_opts *o, const struct http_route *routes,
+		      size_t nroutes, http_server **out)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_ERROR_LOG;
+	http_server *s;
+
+	memset(&ss, 0, sizeof ss);
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, o->address, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(o->port);
+		sl = sizeof *in4;
+	} else if (inet_pton(AF_INET6, o->address, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(o->port);
+		sl = sizeof *in6;
+		flags |= MHD_USE_IPv6;
+	} else {
+		return -EINVAL;
+	}
+	(void)sl;
+
+	s = xcalloc(1, sizeof *s);
+	s->name = xstrdup(o->name);
+	s->max_body = o->max_body ? o->max_body : 1 << 20;
+	s->routes = xmalloc(nroutes * sizeof *routes);
+	memcpy(s->routes, routes, nroutes * sizeof *routes);
+	s->nroutes = nroutes;
+
+	errno = 0;
+	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,     /* first, or MHD logs the rest itself */
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_CONNECTION_LIMIT, o->connection_limit ? o->connection_limit : 256,
+		MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds ? o->timeout_seconds : 60,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_END);
+	if (!s->mhd) {
+		int err = errno ? errno : EADDRINUSE;
+		free(s->routes);
+		free(s->name);
+		free(s);
+		return -err;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di ? di->port : o->port;
+	*out = s;
+	return 0;
+}
+
+unsigned http_server_port(const http_server *s)
+{
+	return s->port;
+}
+
+void http_server_stop(http_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->mhd);
+	free(s->routes);
+	free(s->name);
+	free(s);
+}

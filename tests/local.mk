@@ -1,0 +1,23 @@
+## tests/local.mk - `make check`: unit programs (tests/unit) and integration scripts
+## (tests/integration) that start the real binary. Exit 77 = skipped with a reason.
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = \
+	GOSTREAM='$(abs_top_builddir)/gostream'; export GOSTREAM; \
+	TOP_SRCDIR='$(abs_top_srcdir)'; export TOP_SRCDIR; \
+	TOP_BUILDDIR='$(abs_top_builddir)'; export TOP_BUILDDIR;
+
+GS_TEST_LDADD = server/libgs_server.a $(GS_LIBS)
+
+check_PROGRAMS += tests/unit/cfg_test
+tests_unit_cfg_test_SOURCES = tests/unit/cfg_test.c tests/unit/testlib.h
+tests_unit_cfg_test_LDADD = $(GS_TEST_LDADD)
+
+GS_INTEGRATION_TESTS = \
+	tests/integration/cli.sh \
+	tests/integration/config_files.sh \
+	tests/integration/daemon_lifecycle.sh \
+	tests/integration/demo.sh
+
+TESTS += tests/unit/cfg_test $(GS_INTEGRATION_TESTS)
+EXTRA_DIST += tests/lib/common.sh $(GS_INTEGRATION_TESTS)
