@@ -1,9 +1,10 @@
 /* daemon.c - start-up, signal loop and orderly shutdown (see daemon.h).
- * Start order: log -> state folder -> HTTP ports (metrics first, so /health can say
- * what failed) ; stop in reverse. Signals are blocked in every thread and taken
- * synchronously here with sigtimedwait, so no handler runs in async context.
- * Status: the engine, library, stream layer, FUSE and WebDAV join this start list as
- * their issues land; until then they are reported as not available. */
+ * Start order: log -> state folder -> metrics port (so /health can say what failed)
+ * -> torrents (catalog + engine) -> API and stream ports; stop in reverse. Signals are
+ * blocked in every thread and taken synchronously here with sigwaitinfo, so no handler
+ * runs in async context.
+ * Status: the library, stream layer, FUSE and WebDAV join this start list as their
+ * issues land; until then they are reported as not available. */
 #include "daemon.h"
 
 #include "api.h"
@@ -11,7 +12,10 @@
 #include "http_server.h"
 #include "log.h"
 #include "mem.h"
+#include "library.h"
 #include "status.h"
+#include "stream.h"
+#include "torrents.h"
 
 #include <errno.h>
 #include <libxml/xmlerror.h>
@@ -28,6 +32,9 @@ struct gs_daemon {
 	const struct daemon_opts *opts;
 	time_t started;
 	char *state_dir;
+	gs_torrents *torrents;
+	gs_library *library;
+	gs_streams *streams;
 	http_server *metrics;
 	http_server *api;
 	http_server *stream;
@@ -58,6 +65,71 @@ const char *daemon_config_source(const gs_daemon *d)
 time_t daemon_started(const gs_daemon *d)
 {
 	return d->started;
+}
+
+struct gs_torrents *daemon_torrents(const gs_daemon *d)
+{
+	return d->torrents;
+}
+
+struct gs_library *daemon_library(const gs_daemon *d)
+{
+	return d->library;
+}
+
+struct gs_streams *daemon_streams(const gs_daemon *d)
+{
+	return d->streams;
+}
+
+/* Keeps the library in step with the catalog: runs in the thread that changed it. */
+static void on_catalog_change(void *arg, const char *hash, int removed)
+{
+	gs_daemon *d = arg;
+	cat_record *rec = NULL;
+
+	if (removed) {
+		library_remove(d->library, hash);
+		return;
+	}
+	if (catalog_get(torrents_catalog(d->torrents), hash, &rec) == 0) {
+		int rc = library_put(d->library, rec);
+		if (rc < 0)
+			log_warn("library: cannot show %s: %s", hash, strerror(-rc));
+		cat_record_free(rec);
+	}
+}
+
+static int start_library(gs_daemon *d)
+{
+	const struct gs_config *cfg = d->opts->cfg;
+	struct streams_opts so;
+	int rc = library_open(NULL, &d->library);
+
+	if (rc < 0) {
+		log_error("library: cannot create: %s", strerror(-rc));
+		return rc;
+	}
+	catalog_set_observer(torrents_catalog(d->torrents), on_catalog_change, d);
+	rc = library_load(d->library, torrents_catalog(d->torrents));
+	if (rc < 0) {
+		log_error("library: cannot load the catalog: %s", strerror(-rc));
+		return rc;
+	}
+	log_info("library: %zu files", library_file_count(d->library));
+	streams_opts_default(&so);
+	so.read_ahead_budget = (uint64_t)cfg->read_ahead_budget_mb << 20;
+	so.use_warmup = cfg->engine.UseDisk;
+	so.warmup_head = (uint64_t)cfg->warmup_head_size_mb << 20;
+	so.warmup_tail = (uint64_t)cfg->warmup_tail_size_mb << 20;
+	so.warmup_quota = (uint64_t)cfg->disk_warmup_quota_gb << 30;
+	so.concurrency_limit = (unsigned)cfg->master_concurrency_limit;
+	so.wake_timeout_ms = (int)cfg->engine.ReadTimeoutSeconds * 1000;
+	char *wdir = xasprintf("%s/warmup", d->state_dir);
+	so.warmup_dir = wdir;
+	rc = streams_create(&so, d->torrents, &d->streams);
+	free(wdir);
+	return rc;
 }
 
 unsigned daemon_port(const gs_daemon *d, const char *which)
@@ -197,6 +269,10 @@ int daemon_run(const struct daemon_opts *o)
 
 	if (start_port(&d, "metrics", cfg->metrics_port, status_routes, &d.metrics) < 0)
 		goto err_ports;
+	if (torrents_open(cfg, d.state_dir, &d.torrents) < 0)
+		goto err_ports;
+	if (start_library(&d) < 0)
+		goto err_ports;
 	if (start_port(&d, "api", cfg->api_port, api_routes, &d.api) < 0)
 		goto err_ports;
 	if (start_port(&d, "stream", cfg->proxy_listen_port, NULL, &d.stream) < 0)
@@ -204,7 +280,7 @@ int daemon_run(const struct daemon_opts *o)
 	log_info("listening: stream http://%s:%u/  api http://%s:%u/  metrics http://%s:%u/",
 		 cfg->listen_address, http_server_port(d.stream), cfg->listen_address,
 		 http_server_port(d.api), cfg->listen_address, http_server_port(d.metrics));
-	log_warn("not available yet: torrent engine, library, WebDAV, FUSE mount "
+	log_warn("not available yet: HTTP streaming, WebDAV, FUSE mount "
 		 "(the stream port answers 404 until they land)");
 
 	if (o->on_ready && o->on_ready(&d, o->on_ready_arg) < 0)
@@ -213,6 +289,11 @@ int daemon_run(const struct daemon_opts *o)
 	log_info("stopped cleanly");
 err_ports:
 	stop_all(&d);
+	if (d.torrents)
+		catalog_set_observer(torrents_catalog(d.torrents), NULL, NULL);
+	streams_destroy(d.streams);
+	library_close(d.library);
+	torrents_close(d.torrents);
 err_state:
 	free(d.state_dir);
 	return code;

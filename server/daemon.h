@@ -32,6 +32,14 @@ const char *daemon_config_source(const gs_daemon *d);
 time_t daemon_started(const gs_daemon *d);
 unsigned daemon_port(const gs_daemon *d, const char *which);  /* "stream", "api", "metrics" */
 
+struct gs_torrents;
+struct gs_library;
+struct gs_streams;
+/* The engine + catalog, the library tree and the stream layer, or NULL while not running. */
+struct gs_torrents *daemon_torrents(const gs_daemon *d);
+struct gs_library *daemon_library(const gs_daemon *d);
+struct gs_streams *daemon_streams(const gs_daemon *d);
+
 /* Makes path and its parents (mode 0700 for the last). 0 or -errno. */
 int daemon_mkdirs(const char *path);
 /* The effective state folder: cfg->state_dir, or the default (see cfg.h). Caller frees. */

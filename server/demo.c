@@ -1,12 +1,16 @@
 /* demo.c - `gostream demo` (see demo.h): makes a short real video with ffmpeg in a
- * private temp state folder, then runs the daemon on it and prints what to try.
- * Status: seeding the video from an in-process second libtorrent session and serving it
- * as movies/Demo (2026).mkv need the engine and HTTP streaming; until they land the demo
- * says so plainly and serves only what exists (health, metrics, echo). */
+ * private temp state folder, makes a torrent of it, seeds it from a second libtorrent
+ * session in this process on 127.0.0.2, adds it to the catalog as "Demo (2026)" and runs
+ * the daemon, printing what to try. DHT/LSD/UPnP are off: the swarm is this machine.
+ * Status: the library entry movies/Demo (2026).mkv and its HTTP/WebDAV/FUSE paths need
+ * the library, stream layer and front ends; until they land the demo says so. */
 #include "demo.h"
 
 #include "cli_opts.h"
+#include "bt.h"
+#include "catalog.h"
 #include "daemon.h"
+#include "torrents.h"
 #include "log.h"
 #include "mem.h"
 
@@ -33,6 +37,11 @@ struct demo {
 	char *dir;
 	char *video;
 	bool have_video;
+	bt_seeder *seeder;
+	void *torrent;                  /* .torrent bytes of the video */
+	size_t torrent_len;
+	char peer[64];                  /* the seeder, "127.0.0.2:port" */
+	char hash[41];
 };
 
 /* Runs argv with stdout/stderr sent to /dev/null; returns the exit status or -errno. */
@@ -56,14 +65,14 @@ static int run_quiet(char *const argv[])
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* A 10 s 640x360 H.264/AAC Matroska clip; Cues are written at the end as in real releases. */
+/* A 30 s 640x360 H.264/AAC Matroska clip; Cues are written at the end as in real releases. */
 static int make_video(const char *out)
 {
 	char *argv[] = {
 		"ffmpeg", "-nostdin", "-y", "-loglevel", "error",
 		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=24",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", "10", "-c:v", "libx264", "-preset", "veryfast", "-threads", "1",
+		"-t", "30", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "1M", "-threads", "1",
 		"-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", (char *)out, NULL,
 	};
 	return run_quiet(argv);
@@ -75,21 +84,61 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return remove(path);
 }
 
+/* Seeds the video from a second, plain libtorrent session on 127.0.0.2. */
+static int demo_seed(struct demo *dm)
+{
+	char err[256];
+	int rc;
+
+	rc = bt_make_torrent(dm->video, 0, &dm->torrent, &dm->torrent_len, err, sizeof err);
+	if (rc < 0) {
+		log_error("demo: cannot make a torrent of the video: %s", err);
+		return rc;
+	}
+	rc = bt_seeder_start("127.0.0.2:0", &dm->seeder, err, sizeof err);
+	if (rc < 0) {
+		log_error("demo: cannot start the in-process seeder: %s", err);
+		return rc;
+	}
+	rc = bt_seeder_add(dm->seeder, dm->torrent, dm->torrent_len, dm->dir, err, sizeof err);
+	if (rc < 0) {
+		log_error("demo: the seeder refused the torrent: %s", err);
+		return rc;
+	}
+	snprintf(dm->peer, sizeof dm->peer, "127.0.0.2:%d", bt_seeder_port(dm->seeder));
+	log_info("demo: seeding the video from %s", dm->peer);
+	return 0;
+}
+
 static int demo_ready(gs_daemon *d, void *arg)
 {
 	struct demo *dm = arg;
 	const struct gs_config *c = daemon_config(d);
 	const char *a = c->listen_address;
+	const char *peers[] = { dm->peer, NULL };
+	struct torrents_meta meta = { .title = "Demo (2026)", .category = CAT_MOVIE };
+	char err[256];
+
+	if (dm->have_video && demo_seed(dm) == 0 &&
+	    torrents_add(daemon_torrents(d), NULL, dm->torrent, dm->torrent_len, peers, &meta,
+			 dm->hash, err, sizeof err) < 0)
+		log_error("demo: cannot add the demo torrent: %s", err);
 
 	printf("\ngostream demo is running (state: %s)\n\n", dm->dir);
 	if (dm->have_video)
 		printf("  generated video:   %s\n", dm->video);
 	else
 		printf("  generated video:   none (ffmpeg is missing or failed)\n");
-	printf("  not available yet: seeding it from an in-process swarm, the library entry\n"
-	       "                     movies/Demo (2026).mkv, HTTP streaming, WebDAV, FUSE\n"
-	       "                     (they arrive with the engine, library and front-end work)\n\n");
+	if (dm->hash[0])
+		printf("  seeded from:       %s (in-process libtorrent session)\n"
+		       "  torrent:           %s \"Demo (2026)\" in the catalog\n",
+		       dm->peer, dm->hash);
+	printf("  not available yet: the library entry movies/Demo (2026).mkv and its HTTP,\n"
+	       "                     WebDAV and FUSE paths (library, stream layer, front ends)\n\n");
 	printf("Try what exists now:\n");
+	if (dm->hash[0])
+		printf("  curl -s -X POST -d '{\"action\":\"list\"}' http://%s:%u/torrents\n", a,
+		       daemon_port(d, "api"));
 	printf("  curl http://%s:%u/health\n", a, daemon_port(d, "metrics"));
 	printf("  curl http://%s:%u/metrics\n", a, daemon_port(d, "metrics"));
 	printf("  curl http://%s:%u/echo\n", a, daemon_port(d, "api"));
@@ -127,7 +176,7 @@ int demo_main(int argc, char **argv)
 	cfg.state_dir = xasprintf("%s/state", dm.dir);
 
 	dm.video = xasprintf("%s/Demo (2026).mkv", dm.dir);
-	log_info("demo: generating a 10 s test video with ffmpeg");
+	log_info("demo: generating a 30 s test video with ffmpeg");
 	int vr = make_video(dm.video);
 	dm.have_video = vr == 0;
 	if (vr != 0)
@@ -138,7 +187,13 @@ int demo_main(int argc, char **argv)
 		.cfg = &cfg, .config_source = "demo", .config_path = path,
 		.on_ready = demo_ready, .on_ready_arg = &dm,
 	};
+	/* The swarm is this machine: no DHT, LSD, UPnP or uTP detour. */
+	cfg.engine.DisableDHT = cfg.engine.DisableLSD = cfg.engine.DisableUPNP = true;
+	cfg.engine.DisableUTP = true;
 	rc = daemon_run(&d);
+	if (dm.seeder)
+		bt_seeder_stop(dm.seeder);
+	free(dm.torrent);
 	if (nftw(dm.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
 		log_warn("demo: cannot remove %s: %s", dm.dir, strerror(errno));
 	else

@@ -1,19 +1,32 @@
-## server/local.mk - the daemon core: config, logging, HTTP core, API, status, CLI.
+## server/local.mk - the daemon core: config, logging, HTTP core, API, status, CLI, the
+## torrent engine (the one C++ file), catalog, library, caches and the stream layer.
 noinst_LIBRARIES += %D%/libgs_server.a
 %C%_libgs_server_a_SOURCES = \
 	%D%/api.c %D%/api.h \
+	%D%/bt.h %D%/bt_cli.c %D%/bt_cli.h \
 	%D%/cancel.c %D%/cancel.h \
+	%D%/catalog.c %D%/catalog.h \
 	%D%/cfg.c %D%/cfg.h \
 	%D%/cli_opts.c %D%/cli_opts.h \
 	%D%/daemon.c %D%/daemon.h \
 	%D%/demo.c %D%/demo.h \
 	%D%/http_server.c %D%/http_server.h \
+	%D%/library.c %D%/library.h \
 	%D%/log.c %D%/log.h \
 	%D%/mem.c %D%/mem.h \
-	%D%/status.c %D%/status.h
+	%D%/racache.c %D%/racache.h \
+	%D%/status.c %D%/status.h \
+	%D%/stream.c %D%/stream.h \
+	%D%/torrents.c %D%/torrents.h \
+	%D%/warmup.c %D%/warmup.h
+
+# The libtorrent shim: the only C++ file, in its own library so tests that do not need
+# the engine link without libtorrent.
+noinst_LIBRARIES += %D%/libgs_engine.a
+%C%_libgs_engine_a_SOURCES = %D%/bt_shim.cc %D%/bt.h
 
 bin_PROGRAMS += gostream
 gostream_SOURCES = %D%/main.c
-# The libtorrent shim is C++: link with the C++ driver.
+# The shim is C++: link with the C++ driver.
 nodist_EXTRA_gostream_SOURCES = %D%/link_cxx.cc
-gostream_LDADD = %D%/libgs_server.a $(GS_LIBS)
+gostream_LDADD = %D%/libgs_server.a %D%/libgs_engine.a $(LIBTORRENT_LIBS) $(GS_LIBS)

@@ -2,6 +2,7 @@
  * Runs on the main thread; `run` hands over to daemon_run() until a stop signal. */
 #include "config.h"
 
+#include "bt_cli.h"
 #include "cfg.h"
 #include "cli_opts.h"
 #include "daemon.h"
@@ -32,6 +33,8 @@ static const char usage_main[] =
 	"  run [--config FILE]           start the daemon (the default command)\n"
 	"  demo [--config FILE]          seed a generated video and serve it, no setup needed\n"
 	"  check-config [--config FILE]  validate the config and print the effective values\n"
+	"  cat [OPTIONS] LINK FILE       write one file of a torrent to stdout (engine in-process)\n"
+	"  info LINK                     list a torrent's files, sizes and piece size\n"
 	"  version                       version, build options and library versions\n"
 	"  help                          this text\n"
 	"\n"
@@ -162,6 +165,10 @@ int main(int argc, char **argv)
 		return cmd_check_config(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0)
 		return cmd_version(argc - 1, argv + 1);
+	if (strcmp(cmd, "cat") == 0)
+		return bt_cli_cat(argc - 1, argv + 1);
+	if (strcmp(cmd, "info") == 0)
+		return bt_cli_info(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_main, stdout);
 		return EXIT_OK;

@@ -5,19 +5,30 @@ SH_LOG_COMPILER = $(SHELL)
 AM_TESTS_ENVIRONMENT = \
 	GOSTREAM='$(abs_top_builddir)/gostream'; export GOSTREAM; \
 	TOP_SRCDIR='$(abs_top_srcdir)'; export TOP_SRCDIR; \
-	TOP_BUILDDIR='$(abs_top_builddir)'; export TOP_BUILDDIR;
+	TOP_BUILDDIR='$(abs_top_builddir)'; export TOP_BUILDDIR; \
+	BUILD_DIR='$(abs_top_builddir)'; export BUILD_DIR;
 
 GS_TEST_LDADD = server/libgs_server.a $(GS_LIBS)
 
-check_PROGRAMS += tests/unit/cfg_test
+check_PROGRAMS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
+	tests/integration/catalog_driver
 tests_unit_cfg_test_SOURCES = tests/unit/cfg_test.c tests/unit/testlib.h
 tests_unit_cfg_test_LDADD = $(GS_TEST_LDADD)
+tests_unit_catalog_test_SOURCES = tests/unit/catalog_test.c tests/unit/testlib.h
+tests_unit_catalog_test_LDADD = $(GS_TEST_LDADD)
+tests_unit_library_test_SOURCES = tests/unit/library_test.c tests/unit/testlib.h
+tests_unit_library_test_LDADD = $(GS_TEST_LDADD)
+tests_integration_catalog_driver_SOURCES = tests/integration/catalog_driver.c
+tests_integration_catalog_driver_LDADD = $(GS_TEST_LDADD)
 
 GS_INTEGRATION_TESTS = \
+	tests/integration/catalog_crash.sh \
 	tests/integration/cli.sh \
 	tests/integration/config_files.sh \
 	tests/integration/daemon_lifecycle.sh \
 	tests/integration/demo.sh
 
-TESTS += tests/unit/cfg_test $(GS_INTEGRATION_TESTS)
-EXTRA_DIST += tests/lib/common.sh $(GS_INTEGRATION_TESTS)
+TESTS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
+	$(GS_INTEGRATION_TESTS)
+EXTRA_DIST += tests/lib/common.sh tests/lib/mkmedia.sh tests/lib/seeder.py \
+	$(GS_INTEGRATION_TESTS)

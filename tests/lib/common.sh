@@ -42,12 +42,16 @@ gs_config() {
 	while [ "$GS_API_PORT" = "$GS_STREAM_PORT" ]; do GS_API_PORT=$(gs_free_port); done
 	while [ "$GS_METRICS_PORT" = "$GS_STREAM_PORT" ] || [ "$GS_METRICS_PORT" = "$GS_API_PORT" ]; do
 		GS_METRICS_PORT=$(gs_free_port); done
+	GS_PEER_PORT=$(gs_free_port)
 	{
 		echo "{"
 		echo "  \"proxy_listen_port\": $GS_STREAM_PORT,"
 		echo "  \"api_port\": $GS_API_PORT,"
 		echo "  \"metrics_port\": $GS_METRICS_PORT,"
 		local m; for m in "$@"; do echo "  $m,"; done
+		# The swarm is loopback only: no DHT/LSD/UPnP traffic, no uTP detour.
+		echo "  \"engine\": { \"DisableDHT\": true, \"DisableLSD\": true, \"DisableUPNP\": true,"
+		echo "    \"DisableUTP\": true, \"PeersListenPort\": $GS_PEER_PORT ${GS_ENGINE_EXTRA:-} },"
 		echo "  \"state_dir\": \"$T/state\""
 		echo "}"
 	} > "$f"

@@ -1,0 +1,2221 @@
+/* bt_shim.cc - the torrent engine over libtorrent-rasterbar 2.0 (the project's only C++).
+ * Owns the session, the RAM piece store (a custom disk_interface), the alert/timer thread
+ * and a hashing thread. Exported functions are noexcept and map exceptions to -EIO.
+ * Threads: callers (bt_*), libtorrent's network thread (disk_interface calls), the engine
+ * thread (pops alerts, sleeps torrents, strict-mode expiry), the hasher thread.
+ * Lock order: bt_torrent::mu, then piece_store::mu. Never hold piece_store::mu across a
+ * blocking libtorrent call: the network thread takes it in async_write.
+ * Status: v1 and hybrid torrents; pure v2 torrents are refused (-ENOTSUP) because the
+ * store verifies pieces against v1 hashes. Upload is served from verified RAM pieces only.
+ */
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/address.hpp>
+#include <libtorrent/socket.hpp>
+#include <libtorrent/alert_types.hpp>
+#include <libtorrent/bdecode.hpp>
+#include <libtorrent/bencode.hpp>
+#include <libtorrent/create_torrent.hpp>
+#include <libtorrent/disk_buffer_holder.hpp>
+#include <libtorrent/disk_interface.hpp>
+#include <libtorrent/disk_observer.hpp>
+#include <libtorrent/hasher.hpp>
+#include <libtorrent/hex.hpp>
+#include <libtorrent/io_context.hpp>
+#include <libtorrent/magnet_uri.hpp>
+#include <libtorrent/peer_info.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/session_params.hpp>
+#include <libtorrent/settings_pack.hpp>
+#include <libtorrent/storage_defs.hpp>
+#include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_status.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <curl/curl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+extern "C" {
+#include "bt.h"
+#include "log.h"
+/* cancel.h uses C11 <stdatomic.h>, which C++17 cannot include; its functions are plain C. */
+void cancel_set_waker(gs_cancel *c, void (*wake)(void *arg), void *arg);
+void cancel_clear_waker(gs_cancel *c);
+}
+
+/* cancel_fired() is a static inline over a C11 atomic_bool, the first member of gs_cancel:
+ * the same acquire load, done with the GCC builtin both front ends share. */
+static bool cancel_fired(gs_cancel *c)
+{
+	return c && __atomic_load_n(reinterpret_cast<const bool *>(c), __ATOMIC_ACQUIRE);
+}
+
+namespace {
+
+constexpr int BLOCK = 16 * 1024;
+constexpr size_t MAX_TORRENT_FILE = 64u << 20;   /* cap on .torrent files and downloads */
+constexpr int MAX_WINDOWS = 4;                   /* read-ahead windows per torrent */
+constexpr int MAX_KNOWN_PEERS = 64;
+constexpr int MAX_RELOADS_PER_READ = 3;
+
+int64_t now_ms()
+{
+	using namespace std::chrono;
+	return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+char *dup_cstr(const std::string &s)
+{
+	char *p = static_cast<char *>(malloc(s.size() + 1));
+	if (!p)
+		std::abort();
+	memcpy(p, s.c_str(), s.size() + 1);
+	return p;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The RAM piece store                                                                   */
+
+struct tstore;
+
+struct piece_slot {
+	std::vector<char *> blocks;    /* nullptr = block not received */
+	int have_blocks = 0;
+	bool verified = false;         /* hash matched the v1 piece hash */
+	bool served_unverified = false;
+	bool doomed = false;           /* free when the hasher lets go */
+	int busy = 0;                  /* hasher jobs holding block pointers */
+	int64_t last_write = 0;
+	bool in_lru = false;
+	std::list<std::pair<tstore *, int>>::iterator lru_it;
+};
+
+/* Per torrent (per info-hash) part of the store. Shared by every libtorrent storage that
+ * libtorrent creates for that torrent (one per activation). */
+struct tstore {
+	std::string ih;                /* 20 raw bytes, v1 */
+	int piece_len = 0;
+	int num_pieces = 0;
+	int64_t total = 0;
+	std::string hashes;            /* 20 * num_pieces; empty: unknown (metadata fetch) */
+	std::unordered_map<int, piece_slot> pieces;
+	std::vector<uint8_t> lt_have;  /* what the libtorrent torrent of this generation has */
+	int gen = 0;                   /* bumped on reload/sleep: older storages are ignored */
+	std::condition_variable cv;    /* readers wait here (with piece_store::mu) */
+	int waiters = 0;
+	std::vector<std::pair<int, int>> pins;   /* inclusive piece ranges not to evict */
+	uint64_t bad_served = 0;       /* hash failures of pieces we had served unverified */
+	bool registered = false;
+
+	int piece_size(int p) const
+	{
+		if (p < num_pieces - 1)
+			return piece_len;
+		return int(total - int64_t(num_pieces - 1) * piece_len);
+	}
+	int nblocks(int p) const { return (piece_size(p) + BLOCK - 1) / BLOCK; }
+	bool pinned(int p) const
+	{
+		for (auto const &r : pins)
+			if (p >= r.first && p <= r.second)
+				return true;
+		return false;
+	}
+};
+
+struct piece_store {
+	std::mutex mu;
+	int64_t used = 0;
+	int64_t cap = 64 << 20;
+	int64_t peak = 0;
+	std::list<std::pair<tstore *, int>> lru;          /* verified pieces, oldest first */
+	std::vector<std::shared_ptr<lt::disk_observer>> observers;
+	std::unordered_map<std::string, std::shared_ptr<tstore>> registry;
+	std::atomic<uint64_t> evictions{0}, refused{0}, hash_failures{0};
+	lt::io_context *ioc = nullptr;   /* the network thread's, for on_disk() */
+
+	void lru_touch(tstore *ts, int p, piece_slot &s)
+	{
+		if (s.in_lru)
+			lru.erase(s.lru_it);
+		s.lru_it = lru.insert(lru.end(), {ts, p});
+		s.in_lru = true;
+	}
+	void free_slot_blocks(tstore *ts, int p, piece_slot &s)
+	{
+		for (size_t i = 0; i < s.blocks.size(); i++) {
+			if (!s.blocks[i])
+				continue;
+			int start = int(i) * BLOCK;
+			used -= std::min(BLOCK, ts->piece_size(p) - start);
+			free(s.blocks[i]);
+			s.blocks[i] = nullptr;
+		}
+		s.have_blocks = 0;
+		if (s.in_lru) {
+			lru.erase(s.lru_it);
+			s.in_lru = false;
+		}
+	}
+	/* Drops a piece (or marks it for the hasher to drop). */
+	void drop(tstore *ts, int p)
+	{
+		auto it = ts->pieces.find(p);
+		if (it == ts->pieces.end())
+			return;
+		if (it->second.busy) {
+			it->second.doomed = true;
+			if (it->second.in_lru) {
+				lru.erase(it->second.lru_it);
+				it->second.in_lru = false;
+			}
+			return;
+		}
+		free_slot_blocks(ts, p, it->second);
+		ts->pieces.erase(it);
+	}
+	bool evict_one()
+	{
+		for (auto it = lru.begin(); it != lru.end(); ++it) {
+			tstore *ts = it->first;
+			int p = it->second;
+			auto s = ts->pieces.find(p);
+			if (s == ts->pieces.end() || s->second.busy || ts->pinned(p))
+				continue;
+			drop(ts, p);
+			evictions++;
+			return true;
+		}
+		return false;
+	}
+	void make_room(int64_t need)
+	{
+		while (used + need > cap && evict_one()) {
+		}
+	}
+	/* Drops every piece of ts that libtorrent may not know about any more (not verified)
+	 * and starts a new generation. Returns the verified pieces as a have-bitfield. */
+	std::vector<bool> new_generation(tstore *ts)
+	{
+		std::vector<int> partial;
+		for (auto &kv : ts->pieces)
+			if (!kv.second.verified || kv.second.doomed)
+				partial.push_back(kv.first);
+		for (int p : partial)
+			drop(ts, p);
+		ts->gen++;
+		std::vector<bool> have(size_t(ts->num_pieces), false);
+		std::fill(ts->lt_have.begin(), ts->lt_have.end(), 0);
+		for (auto &kv : ts->pieces) {
+			if (kv.second.verified && !kv.second.doomed) {
+				have[size_t(kv.first)] = true;
+				ts->lt_have[size_t(kv.first)] = 1;
+			}
+		}
+		return have;
+	}
+	void drop_all(tstore *ts)
+	{
+		std::vector<int> all;
+		for (auto &kv : ts->pieces)
+			all.push_back(kv.first);
+		for (int p : all)
+			drop(ts, p);
+	}
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Hashing thread: SHA-1 of 4 MiB takes milliseconds, too long for the network thread.   */
+
+struct hash_job {
+	std::shared_ptr<tstore> ts;
+	int gen;
+	int piece;
+	lt::span<lt::sha256_hash> v2;
+	std::function<void(lt::piece_index_t, lt::sha1_hash const &, lt::storage_error const &)> handler;
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* disk_interface                                                                        */
+
+struct storage_slot {
+	std::shared_ptr<tstore> ts;
+	int gen = 0;
+};
+
+struct ram_disk_io final : lt::disk_interface, lt::buffer_allocator_interface {
+	ram_disk_io(lt::io_context &ioc, piece_store &st) : m_ioc(ioc), m_store(st)
+	{
+		m_store.ioc = &ioc;
+		m_hasher = std::thread([this] { hasher_main(); });
+	}
+	~ram_disk_io() override { stop_hasher(); }
+
+	lt::storage_holder new_torrent(lt::storage_params const &p, std::shared_ptr<void> const &) override
+	{
+		std::string ih(reinterpret_cast<const char *>(p.info_hash.data()), 20);
+		std::shared_ptr<tstore> ts;
+		{
+			std::lock_guard<std::mutex> g(m_store.mu);
+			auto it = m_store.registry.find(ih);
+			if (it != m_store.registry.end()) {
+				ts = it->second;
+			} else {
+				/* A torrent the engine did not register (a metadata fetch): private
+				 * store without hashes, never verified, never served. */
+				ts = std::make_shared<tstore>();
+				ts->ih = ih;
+				ts->piece_len = p.files.piece_length();
+				ts->num_pieces = p.files.num_pieces();
+				ts->total = p.files.total_size();
+				ts->lt_have.assign(size_t(ts->num_pieces), 0);
+			}
+		}
+		storage_slot s;
+		s.ts = ts;
+		{
+			std::lock_guard<std::mutex> g(m_store.mu);
+			s.gen = ts->gen;
+		}
+		lt::storage_index_t idx;
+		std::lock_guard<std::mutex> g(m_slots_mu);
+		if (!m_free.empty()) {
+			idx = m_free.back();
+			m_free.pop_back();
+			m_slots[idx] = s;
+		} else {
+			idx = m_slots.end_index();
+			m_slots.push_back(s);
+		}
+		return lt::storage_holder(idx, *this);
+	}
+
+	void remove_torrent(lt::storage_index_t idx) override
+	{
+		std::lock_guard<std::mutex> g(m_slots_mu);
+		m_slots[idx] = storage_slot();
+		m_free.push_back(idx);
+	}
+
+	storage_slot slot(lt::storage_index_t idx)
+	{
+		std::lock_guard<std::mutex> g(m_slots_mu);
+		if (idx < m_slots.end_index())
+			return m_slots[idx];
+		return storage_slot();
+	}
+
+	void async_read(lt::storage_index_t idx, lt::peer_request const &r,
+			std::function<void(lt::disk_buffer_holder, lt::storage_error const &)> handler,
+			lt::disk_job_flags_t) override
+	{
+		storage_slot s = slot(idx);
+		char *buf = nullptr;
+		lt::storage_error err;
+		if (s.ts && r.length > 0 && r.start >= 0)
+			buf = copy_verified(*s.ts, int(r.piece), r.start, r.length);
+		if (!buf) {
+			/* Evicted (or never held): the peer gets DONT_HAVE + REJECT (see bt.h). */
+			m_store.refused++;
+			err.ec = boost::asio::error::eof;
+			err.operation = lt::operation_t::file_read;
+			lt::post(m_ioc, [handler, err] { handler(lt::disk_buffer_holder(), err); });
+			return;
+		}
+		int len = r.length;
+		lt::post(m_ioc, [this, handler, buf, len] {
+			handler(lt::disk_buffer_holder(*this, buf, len), lt::storage_error());
+		});
+	}
+
+	char *copy_verified(tstore &ts, int p, int start, int len)
+	{
+		std::lock_guard<std::mutex> g(m_store.mu);
+		auto it = ts.pieces.find(p);
+		if (it == ts.pieces.end() || !it->second.verified || it->second.doomed)
+			return nullptr;
+		piece_slot &sl = it->second;
+		if (start + len > ts.piece_size(p))
+			return nullptr;
+		for (int b = start / BLOCK; b <= (start + len - 1) / BLOCK; b++)
+			if (!sl.blocks[size_t(b)])
+				return nullptr;
+		char *out = static_cast<char *>(malloc(size_t(len)));
+		if (!out)
+			return nullptr;
+		int done = 0;
+		while (done < len) {
+			int off = start + done;
+			int n = std::min(len - done, BLOCK - off % BLOCK);
+			memcpy(out + done, sl.blocks[size_t(off / BLOCK)] + off % BLOCK, size_t(n));
+			done += n;
+		}
+		m_store.lru_touch(&ts, p, sl);
+		return out;
+	}
+
+	bool async_write(lt::storage_index_t idx, lt::peer_request const &r, char const *buf,
+			std::shared_ptr<lt::disk_observer> o,
+			std::function<void(lt::storage_error const &)> handler, lt::disk_job_flags_t) override
+	{
+		storage_slot s = slot(idx);
+		bool exceeded = false;
+		if (s.ts) {
+			tstore &ts = *s.ts;
+			std::lock_guard<std::mutex> g(m_store.mu);
+			int p = int(r.piece);
+			if (s.gen == ts.gen && p >= 0 && p < ts.num_pieces && r.start >= 0
+					&& r.start % BLOCK == 0 && r.length > 0
+					&& r.start + r.length <= ts.piece_size(p)) {
+				piece_slot &sl = ts.pieces[p];
+				if (sl.blocks.empty())
+					sl.blocks.assign(size_t(ts.nblocks(p)), nullptr);
+				size_t b = size_t(r.start / BLOCK);
+				if (!sl.verified && !sl.doomed && !sl.busy) {
+					if (!sl.blocks[b]) {
+						int blen = std::min(BLOCK, ts.piece_size(p) - r.start);
+						m_store.make_room(blen);
+						sl.blocks[b] = static_cast<char *>(malloc(size_t(blen)));
+						if (!sl.blocks[b])
+							std::abort();
+						m_store.used += blen;
+						m_store.peak = std::max(m_store.peak, m_store.used);
+						sl.have_blocks++;
+					}
+					memcpy(sl.blocks[b], buf, size_t(r.length));
+					sl.last_write = now_ms();
+				}
+				if (ts.waiters)
+					ts.cv.notify_all();
+			}
+			if (m_store.used > m_store.cap) {
+				/* libtorrent stops reading from this peer until on_disk() */
+				exceeded = true;
+				if (o)
+					m_store.observers.push_back(std::move(o));
+			}
+		}
+		lt::post(m_ioc, [handler] { handler(lt::storage_error()); });
+		return exceeded;
+	}
+
+	void async_hash(lt::storage_index_t idx, lt::piece_index_t piece, lt::span<lt::sha256_hash> v2,
+			lt::disk_job_flags_t,
+			std::function<void(lt::piece_index_t, lt::sha1_hash const &, lt::storage_error const &)> handler) override
+	{
+		storage_slot s = slot(idx);
+		if (!s.ts) {
+			lt::post(m_ioc, [handler, piece] { handler(piece, lt::sha1_hash(), lt::storage_error()); });
+			return;
+		}
+		hash_job j{s.ts, s.gen, int(piece), v2, std::move(handler)};
+		std::lock_guard<std::mutex> g(m_hq_mu);
+		m_hq.push_back(std::move(j));
+		m_hq_cv.notify_one();
+	}
+
+	void async_hash2(lt::storage_index_t idx, lt::piece_index_t piece, int offset, lt::disk_job_flags_t,
+			std::function<void(lt::piece_index_t, lt::sha256_hash const &, lt::storage_error const &)> handler) override
+	{
+		storage_slot s = slot(idx);
+		lt::sha256_hash h;
+		if (s.ts) {
+			std::lock_guard<std::mutex> g(m_store.mu);
+			auto it = s.ts->pieces.find(int(piece));
+			int b = offset / BLOCK;
+			if (it != s.ts->pieces.end() && size_t(b) < it->second.blocks.size()
+					&& it->second.blocks[size_t(b)]) {
+				int len = std::min(BLOCK, s.ts->piece_size(int(piece)) - offset);
+				h = lt::hasher256(it->second.blocks[size_t(b)], len).final();
+			}
+		}
+		lt::post(m_ioc, [handler, piece, h] { handler(piece, h, lt::storage_error()); });
+	}
+
+	void async_move_storage(lt::storage_index_t, std::string p, lt::move_flags_t,
+			std::function<void(lt::status_t, std::string const &, lt::storage_error const &)> handler) override
+	{
+		lt::post(m_ioc, [handler, p] {
+			handler(lt::status_t::fatal_disk_error, p, lt::storage_error(lt::error_code(
+				boost::system::errc::operation_not_supported, lt::system_category())));
+		});
+	}
+
+	void async_release_files(lt::storage_index_t, std::function<void()> handler) override
+	{
+		if (handler)
+			lt::post(m_ioc, handler);
+	}
+
+	/* Trust the have-bitfield we gave in add_torrent_params: it is the store's. */
+	void async_check_files(lt::storage_index_t, lt::add_torrent_params const *,
+			lt::aux::vector<std::string, lt::file_index_t>,
+			std::function<void(lt::status_t, lt::storage_error const &)> handler) override
+	{
+		lt::post(m_ioc, [handler] { handler(lt::status_t::no_error, lt::storage_error()); });
+	}
+
+	void async_stop_torrent(lt::storage_index_t, std::function<void()> handler) override
+	{
+		if (handler)
+			lt::post(m_ioc, handler);
+	}
+
+	void async_rename_file(lt::storage_index_t, lt::file_index_t idx, std::string name,
+			std::function<void(std::string const &, lt::file_index_t, lt::storage_error const &)> handler) override
+	{
+		lt::post(m_ioc, [handler, name, idx] { handler(name, idx, lt::storage_error()); });
+	}
+
+	void async_delete_files(lt::storage_index_t, lt::remove_flags_t,
+			std::function<void(lt::storage_error const &)> handler) override
+	{
+		lt::post(m_ioc, [handler] { handler(lt::storage_error()); });
+	}
+
+	/* Priorities need no storage work here (no part file): report success, or libtorrent
+	 * would put the torrent in an error state. */
+	void async_set_file_priority(lt::storage_index_t,
+			lt::aux::vector<lt::download_priority_t, lt::file_index_t> prio,
+			std::function<void(lt::storage_error const &,
+				lt::aux::vector<lt::download_priority_t, lt::file_index_t>)> handler) override
+	{
+		lt::post(m_ioc, [handler, prio]() mutable { handler(lt::storage_error(), std::move(prio)); });
+	}
+
+	/* Called after a piece failed its hash check, before its blocks are requested again. */
+	void async_clear_piece(lt::storage_index_t idx, lt::piece_index_t index,
+			std::function<void(lt::piece_index_t)> handler) override
+	{
+		storage_slot s = slot(idx);
+		if (s.ts) {
+			std::lock_guard<std::mutex> g(m_store.mu);
+			auto it = s.ts->pieces.find(int(index));
+			if (s.gen == s.ts->gen && it != s.ts->pieces.end()) {
+				if (it->second.served_unverified)
+					s.ts->bad_served++;
+				m_store.drop(s.ts.get(), int(index));
+			}
+		}
+		lt::post(m_ioc, [handler, index] { handler(index); });
+	}
+
+	void free_disk_buffer(char *b) override { free(b); }
+	void update_stats_counters(lt::counters &) const override {}
+	std::vector<lt::open_file_state> get_status(lt::storage_index_t) const override { return {}; }
+	void abort(bool) override {}
+	void submit_jobs() override {}
+	void settings_updated() override {}
+
+private:
+	void hasher_main()
+	{
+		for (;;) {
+			hash_job j;
+			{
+				std::unique_lock<std::mutex> g(m_hq_mu);
+				m_hq_cv.wait(g, [this] { return m_hq_stop || !m_hq.empty(); });
+				if (m_hq.empty())
+					return;
+				j = std::move(m_hq.front());
+				m_hq.pop_front();
+			}
+			run_hash(j);
+		}
+	}
+
+	void run_hash(hash_job &j)
+	{
+		tstore &ts = *j.ts;
+		std::vector<char *> blocks;
+		bool complete = false;
+		int psize = 0;
+		{
+			std::lock_guard<std::mutex> g(m_store.mu);
+			auto it = ts.pieces.find(j.piece);
+			if (it != ts.pieces.end() && j.gen == ts.gen && !it->second.doomed) {
+				blocks = it->second.blocks;
+				complete = it->second.have_blocks == int(blocks.size());
+				it->second.busy++;
+			}
+			psize = ts.piece_size(j.piece);
+		}
+		lt::hasher h1;
+		static const char zeros[BLOCK] = {};
+		for (size_t b = 0; b * BLOCK < size_t(psize); b++) {
+			int len = std::min(BLOCK, psize - int(b) * BLOCK);
+			const char *d = b < blocks.size() && blocks[b] ? blocks[b] : zeros;
+			h1.update(d, len);
+			if (b < size_t(j.v2.size()))
+				j.v2[std::ptrdiff_t(b)] = lt::hasher256(d, len).final();
+		}
+		lt::sha1_hash digest = h1.final();
+		{
+			std::lock_guard<std::mutex> g(m_store.mu);
+			auto it = ts.pieces.find(j.piece);
+			if (it != ts.pieces.end() && !blocks.empty()) {
+				piece_slot &sl = it->second;
+				sl.busy--;
+				bool ok = complete && ts.hashes.size() == size_t(ts.num_pieces) * 20
+					&& memcmp(ts.hashes.data() + size_t(j.piece) * 20, digest.data(), 20) == 0;
+				if (sl.doomed && !sl.busy) {
+					m_store.free_slot_blocks(&ts, j.piece, sl);
+					ts.pieces.erase(it);
+				} else if (ok && j.gen == ts.gen) {
+					sl.verified = true;
+					ts.lt_have[size_t(j.piece)] = 1;
+					m_store.lru_touch(&ts, j.piece, sl);
+				} else if (complete && j.gen == ts.gen && !ts.hashes.empty()) {
+					m_store.hash_failures++;
+				}
+				if (ts.waiters)
+					ts.cv.notify_all();
+			}
+		}
+		auto handler = std::move(j.handler);
+		int piece = j.piece;
+		lt::post(m_ioc, [handler, piece, digest] {
+			handler(lt::piece_index_t(piece), digest, lt::storage_error());
+		});
+	}
+
+	void stop_hasher()
+	{
+		{
+			std::lock_guard<std::mutex> g(m_hq_mu);
+			m_hq_stop = true;
+			m_hq_cv.notify_all();
+		}
+		if (m_hasher.joinable())
+			m_hasher.join();
+	}
+
+	lt::io_context &m_ioc;
+	piece_store &m_store;
+	std::mutex m_slots_mu;
+	lt::aux::vector<storage_slot, lt::storage_index_t> m_slots;
+	std::vector<lt::storage_index_t> m_free;
+	std::mutex m_hq_mu;
+	std::condition_variable m_hq_cv;
+	std::deque<hash_job> m_hq;
+	bool m_hq_stop = false;
+	std::thread m_hasher;
+};
+
+} /* namespace */
+
+/* ------------------------------------------------------------------------------------ */
+/* Engine and torrents                                                                   */
+
+struct read_window {
+	bool valid = false;
+	int file = -1;
+	int head = -1;                 /* first piece the reader is on */
+	int end = -1;                  /* last piece of the read-ahead */
+	int64_t used = 0;
+};
+
+struct bt_torrent {
+	bt_engine *e = nullptr;
+	std::string hex;
+	std::shared_ptr<const lt::torrent_info> ti;
+	std::shared_ptr<tstore> ts;
+
+	std::mutex mu;                 /* everything below */
+	std::vector<std::string> peers;
+	std::vector<std::string> trackers;
+	lt::torrent_handle h;
+	bool active = false;
+	int refs = 0;
+	int64_t sleep_at = 0;
+	bool fast_drop = false;
+	read_window win[MAX_WINDOWS];
+	std::set<int> deadlined;
+	std::set<int> played_files;
+	std::atomic<bool> priority{false};
+	std::atomic<int64_t> strict_until{0};
+	std::atomic<uint64_t> bad_seen{0}; /* ts->bad_served already turned into strict mode */
+	int64_t last_sweep = 0;
+};
+
+struct bt_engine {
+	std::mutex cfg_mu;
+	bt_settings cfg;
+	piece_store store;
+	std::unique_ptr<lt::session> ses;
+
+	std::mutex mu;                 /* torrents map */
+	std::map<std::string, bt_torrent *> torrents;
+
+	std::thread th;
+	std::atomic<bool> stop{false};
+
+	std::atomic<uint64_t> metadata_fetches{0}, activations{0}, reloads{0}, sleeps{0},
+		strict_entries{0}, peer_connections{0}, unverified_served{0}, bytes_read{0};
+
+	bt_settings settings()
+	{
+		std::lock_guard<std::mutex> g(cfg_mu);
+		return cfg;
+	}
+};
+
+namespace {
+
+lt::settings_pack make_pack(const bt_settings &s)
+{
+	lt::settings_pack p;
+	p.set_str(lt::settings_pack::listen_interfaces, s.listen_interfaces);
+	p.set_int(lt::settings_pack::connections_limit, s.connections_limit);
+	p.set_bool(lt::settings_pack::enable_dht, s.enable_dht != 0);
+	p.set_bool(lt::settings_pack::enable_lsd, s.enable_lsd != 0);
+	p.set_bool(lt::settings_pack::enable_upnp, s.enable_upnp != 0);
+	p.set_bool(lt::settings_pack::enable_natpmp, s.enable_natpmp != 0);
+	p.set_bool(lt::settings_pack::enable_outgoing_utp, s.enable_utp_out != 0);
+	p.set_bool(lt::settings_pack::enable_incoming_utp, s.enable_utp_in != 0);
+	p.set_bool(lt::settings_pack::enable_outgoing_tcp, s.enable_tcp_out != 0);
+	p.set_bool(lt::settings_pack::enable_incoming_tcp, s.enable_tcp_in != 0);
+	int enc = s.encryption == 0 ? lt::settings_pack::pe_disabled
+		: s.encryption == 2 ? lt::settings_pack::pe_forced : lt::settings_pack::pe_enabled;
+	p.set_int(lt::settings_pack::out_enc_policy, enc);
+	p.set_int(lt::settings_pack::in_enc_policy, enc);
+	p.set_int(lt::settings_pack::download_rate_limit, s.download_rate_limit);
+	p.set_int(lt::settings_pack::upload_rate_limit, s.upload_rate_limit);
+	p.set_str(lt::settings_pack::user_agent, s.user_agent);
+	p.set_str(lt::settings_pack::peer_fingerprint, s.peer_id_prefix);
+	p.set_int(lt::settings_pack::alert_mask, int(lt::alert_category::error
+		| lt::alert_category::status | lt::alert_category::connect
+		| lt::alert_category::storage));
+	/* Connections to new peers are made on the session tick: 100 ms instead of 500 ms
+	 * is most of a cold first byte on a fast swarm. */
+	p.set_int(lt::settings_pack::tick_interval, 100);
+	/* A torrent with nothing wanted yet is "finished"; keep its seeds connected so the
+	 * next read does not wait for a reconnect. */
+	p.set_bool(lt::settings_pack::close_redundant_connections, false);
+	p.set_int(lt::settings_pack::request_timeout, 10);
+	p.set_int(lt::settings_pack::piece_timeout, 10);
+	return p;
+}
+
+int64_t clampi64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+void sanitize(bt_settings &s)
+{
+	s.listen_interfaces[sizeof s.listen_interfaces - 1] = 0;
+	s.user_agent[sizeof s.user_agent - 1] = 0;
+	s.peer_id_prefix[sizeof s.peer_id_prefix - 1] = 0;
+	s.cache_size = clampi64(s.cache_size, 4 << 20, int64_t(1) << 40);
+	s.read_timeout_ms = int(clampi64(s.read_timeout_ms, 1, 3600 * 1000));
+	s.strict_period_s = int(clampi64(s.strict_period_s, 0, 86400));
+	s.readahead_bytes = clampi64(s.readahead_bytes, 0, int64_t(1) << 32);
+	s.disconnect_timeout_s = int(clampi64(s.disconnect_timeout_s, 0, 86400));
+	s.fast_drop_s = int(clampi64(s.fast_drop_s, 0, 86400));
+	s.metadata_timeout_s = int(clampi64(s.metadata_timeout_s, 1, 3600));
+	if (s.connections_limit <= 0)
+		s.connections_limit = 200;
+}
+
+std::string hex_of(const lt::sha1_hash &h)
+{
+	static const char digits[] = "0123456789abcdef";
+	std::string out;
+	for (auto c : h) {
+		out += digits[(static_cast<unsigned char>(c) >> 4) & 15];
+		out += digits[static_cast<unsigned char>(c) & 15];
+	}
+	return out;
+}
+
+std::string hash_hex(const lt::torrent_info &ti)
+{
+	return hex_of(ti.info_hashes().v1);
+}
+
+bool parse_ep(const std::string &s, lt::tcp::endpoint &ep)
+{
+	char host[128];
+	int port;
+	if (bt_parse_endpoint(s.c_str(), host, sizeof host, &port) != 0)
+		return false;
+	lt::error_code ec;
+	auto addr = lt::make_address(host, ec);
+	if (ec)
+		return false;
+	ep = lt::tcp::endpoint(addr, std::uint16_t(port));
+	return true;
+}
+
+std::string ep_str(const lt::tcp::endpoint &ep)
+{
+	if (ep.address().is_v6())
+		return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+	return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+void add_unique(std::vector<std::string> &v, const std::string &s, size_t cap)
+{
+	if (std::find(v.begin(), v.end(), s) != v.end())
+		return;
+	if (v.size() >= cap)
+		v.erase(v.begin());
+	v.push_back(s);
+}
+
+/* Parses a bare info dictionary with libtorrent's own parser. */
+std::shared_ptr<lt::torrent_info> ti_from_info_dict(const char *buf, size_t len, std::string &why)
+{
+	lt::error_code ec;
+	lt::bdecode_node n = lt::bdecode(lt::span<char const>(buf, std::ptrdiff_t(len)), ec);
+	if (ec) {
+		why = "info dict does not decode: " + ec.message();
+		return nullptr;
+	}
+	auto ti = std::make_shared<lt::torrent_info>(lt::info_hash_t());
+	if (!ti->parse_info_section(n, ec, lt::load_torrent_limits().max_pieces)) {
+		why = "bad info dict: " + ec.message();
+		return nullptr;
+	}
+	return ti;
+}
+
+/* Registers a torrent with known metadata (asleep). Caller holds no lock. */
+int engine_register(bt_engine *e, std::shared_ptr<const lt::torrent_info> ti,
+		const std::vector<std::string> &peers, const std::vector<std::string> &trackers,
+		bt_torrent **out, char *err, size_t errlen)
+{
+	if (!ti->info_hashes().has_v1()) {
+		set_err(err, errlen, "v2-only torrents are not supported");
+		return -ENOTSUP;
+	}
+	if (ti->num_pieces() <= 0 || ti->piece_length() <= 0 || ti->total_size() <= 0) {
+		set_err(err, errlen, "torrent has no data");
+		return -EINVAL;
+	}
+	std::string hex = hash_hex(*ti);
+	std::lock_guard<std::mutex> g(e->mu);
+	auto it = e->torrents.find(hex);
+	if (it != e->torrents.end()) {
+		bt_torrent *t = it->second;
+		std::lock_guard<std::mutex> tg(t->mu);
+		for (auto const &p : peers)
+			add_unique(t->peers, p, MAX_KNOWN_PEERS);
+		for (auto const &tr : trackers)
+			add_unique(t->trackers, tr, 64);
+		*out = t;
+		return 0;
+	}
+	auto *t = new bt_torrent;
+	t->e = e;
+	t->hex = hex;
+	t->ti = ti;
+	for (auto const &p : peers)
+		add_unique(t->peers, p, MAX_KNOWN_PEERS);
+	t->trackers = trackers;
+	auto ts = std::make_shared<tstore>();
+	auto v1 = ti->info_hashes().v1;
+	ts->ih.assign(reinterpret_cast<const char *>(v1.data()), 20);
+	ts->piece_len = ti->piece_length();
+	ts->num_pieces = ti->num_pieces();
+	ts->total = ti->total_size();
+	ts->lt_have.assign(size_t(ts->num_pieces), 0);
+	ts->hashes.reserve(size_t(ts->num_pieces) * 20);
+	for (int p = 0; p < ts->num_pieces; p++) {
+		lt::sha1_hash h = ti->hash_for_piece(lt::piece_index_t(p));
+		ts->hashes.append(reinterpret_cast<const char *>(h.data()), 20);
+	}
+	{
+		std::lock_guard<std::mutex> sg(e->store.mu);
+		ts->registered = true;
+		e->store.registry[ts->ih] = ts;
+	}
+	t->ts = ts;
+	e->torrents[hex] = t;
+	*out = t;
+	log_info("bt: known %s \"%s\" (%d pieces of %d KiB, %lld bytes)", hex.c_str(),
+		ti->name().c_str(), ti->num_pieces(), ti->piece_length() / 1024,
+		(long long)ti->total_size());
+	return 0;
+}
+
+void apply_torrent_flags(bt_engine *e, lt::torrent_handle const &h, const bt_settings &s)
+{
+	(void)e;
+	lt::torrent_flags_t off, on;
+	(s.enable_pex ? off : on) |= lt::torrent_flags::disable_pex;
+	(s.enable_dht ? off : on) |= lt::torrent_flags::disable_dht;
+	(s.enable_lsd ? off : on) |= lt::torrent_flags::disable_lsd;
+	if (on)
+		h.set_flags(on);
+	if (off)
+		h.unset_flags(off);
+}
+
+/* Puts t into the session. Caller holds t->mu. */
+int activate_locked(bt_torrent *t, const char *const *extra_peers, const std::vector<int> &want,
+		char *err, size_t errlen)
+{
+	bt_engine *e = t->e;
+	bt_settings s = e->settings();
+	lt::add_torrent_params atp;
+	atp.ti = std::make_shared<lt::torrent_info>(*t->ti);
+	atp.save_path = ".";
+	atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
+	atp.flags |= lt::torrent_flags::default_dont_download;
+	if (!s.enable_pex)
+		atp.flags |= lt::torrent_flags::disable_pex;
+	if (!s.enable_dht)
+		atp.flags |= lt::torrent_flags::disable_dht;
+	if (!s.enable_lsd)
+		atp.flags |= lt::torrent_flags::disable_lsd;
+	atp.file_priorities.assign(size_t(t->ti->num_files()), lt::dont_download);
+	for (const char *const *p = extra_peers; p && *p; p++)
+		add_unique(t->peers, *p, MAX_KNOWN_PEERS);
+	for (auto const &ps : t->peers) {
+		lt::tcp::endpoint ep;
+		if (parse_ep(ps, ep))
+			atp.peers.push_back(ep);
+	}
+	atp.trackers = t->trackers;
+	{
+		std::lock_guard<std::mutex> g(e->store.mu);
+		std::vector<bool> have = e->store.new_generation(t->ts.get());
+		atp.have_pieces.resize(int(have.size()), false);
+		for (size_t i = 0; i < have.size(); i++)
+			if (have[i])
+				atp.have_pieces.set_bit(lt::piece_index_t(int(i)));
+	}
+	/* Pieces a reader already waits for are wanted from the start: a torrent that wants
+	 * nothing is "finished" when added and misses libtorrent's connect boost, and then
+	 * waits for the once-a-second connection round (measured: 1 s instead of 0.1 s). */
+	if (!want.empty()) {
+		atp.piece_priorities.assign(size_t(t->ti->num_pieces()), lt::dont_download);
+		for (int p : want)
+			if (p >= 0 && p < t->ti->num_pieces() && !atp.have_pieces.get_bit(lt::piece_index_t(p)))
+				atp.piece_priorities[size_t(p)] = lt::top_priority;
+	}
+	lt::error_code ec;
+	t->h = e->ses->add_torrent(std::move(atp), ec);
+	if (ec) {
+		set_err(err, errlen, "cannot add torrent to the session: %s", ec.message().c_str());
+		return -EIO;
+	}
+	t->active = true;
+	t->deadlined.clear();
+	return 0;
+}
+
+/* Takes t out of the session, remembering its peers. Caller holds t->mu. */
+void deactivate_locked(bt_torrent *t)
+{
+	if (!t->active)
+		return;
+	bt_engine *e = t->e;
+	try {
+		std::vector<lt::peer_info> pi;
+		t->h.get_peer_info(pi);
+		for (auto const &p : pi)
+			add_unique(t->peers, ep_str(p.ip), MAX_KNOWN_PEERS);
+	} catch (...) {
+	}
+	e->ses->remove_torrent(t->h);
+	t->h = lt::torrent_handle();
+	t->active = false;
+	t->deadlined.clear();
+	{
+		std::lock_guard<std::mutex> g(e->store.mu);
+		e->store.new_generation(t->ts.get());
+		std::fill(t->ts->lt_have.begin(), t->ts->lt_have.end(), 0);
+		t->ts->pins.clear();
+	}
+	for (auto &w : t->win)
+		w = read_window();
+}
+
+/* Pins what readers are about to need: each window (most recently used first) while the
+ * budget of half the store lasts, then the tails of played files within an eighth of it.
+ * The rest of the store stays evictable, so a write always finds room. */
+void set_pins_locked(bt_torrent *t)
+{
+	bt_engine *e = t->e;
+	const lt::file_storage &fs = t->ti->files();
+	int pl = t->ti->piece_length();
+	int64_t cap = e->settings().cache_size;
+	int64_t budget = cap / 2;
+	std::vector<std::pair<int, int>> pins;
+	std::vector<const read_window *> ws;
+	for (auto const &w : t->win)
+		if (w.valid && w.head >= 0)
+			ws.push_back(&w);
+	std::sort(ws.begin(), ws.end(), [](const read_window *a, const read_window *b) {
+		return a->used > b->used;
+	});
+	for (const read_window *w : ws) {
+		int a = std::max(0, w->head - 1);
+		int b = int(std::min<int64_t>(w->end, a + budget / pl - 1));
+		if (b < a)
+			break;
+		pins.push_back({a, b});
+		budget -= int64_t(b - a + 1) * pl;
+	}
+	/* Tails of files being played: Matroska Cues, MP4 moov; players probe them again. */
+	int64_t tail_budget = cap / 8;
+	for (int f : t->played_files) {
+		int64_t size = fs.file_size(lt::file_index_t(f));
+		int64_t off = fs.file_offset(lt::file_index_t(f));
+		int64_t tail = std::min<int64_t>(size, std::max<int64_t>(pl, 2 << 20));
+		if (size <= 0 || tail > tail_budget)
+			continue;
+		tail_budget -= tail;
+		pins.push_back({int((off + size - tail) / pl), int((off + size - 1) / pl)});
+	}
+	std::lock_guard<std::mutex> g(e->store.mu);
+	t->ts->pins = std::move(pins);
+}
+
+/* Moves (or creates) the reader's window and gives libtorrent deadlines for it. Caller
+ * holds t->mu; t is active. */
+void update_window_locked(bt_torrent *t, int file, int first, int last)
+{
+	bt_engine *e = t->e;
+	bt_settings s = e->settings();
+	const lt::file_storage &fs = t->ti->files();
+	int pl = t->ti->piece_length();
+	int64_t foff = fs.file_offset(lt::file_index_t(file));
+	int64_t fsize = fs.file_size(lt::file_index_t(file));
+	int flast = int((foff + std::max<int64_t>(fsize, 1) - 1) / pl);
+	bool prio = t->priority.load();
+	int64_t ra_bytes = s.readahead_bytes * (prio ? 2 : 1);
+	/* A window is pinned: keep one within a quarter of the store. */
+	ra_bytes = std::min<int64_t>(ra_bytes, s.cache_size / 4);
+	int ra = int(std::max<int64_t>(1, (ra_bytes + pl - 1) / pl));
+	int64_t now = now_ms();
+
+	read_window *w = nullptr;
+	for (auto &c : t->win)
+		if (c.valid && c.file == file && first >= c.head - 2 && first <= c.end + 1) {
+			w = &c;
+			break;
+		}
+	if (!w) {
+		/* a seek, or a new reader: take a free or the least recently used window */
+		w = &t->win[0];
+		for (auto &c : t->win) {
+			if (!c.valid) {
+				w = &c;
+				break;
+			}
+			if (c.used < w->used)
+				w = &c;
+		}
+		*w = read_window();
+		w->valid = true;
+		w->file = file;
+	}
+	w->used = now;
+	/* Forget windows nobody read from for a while (a player that went away). */
+	for (auto &c : t->win)
+		if (c.valid && &c != w && now - c.used > 30000)
+			c = read_window();
+	int nhead = first;
+	int nend = std::min(std::max(last, first + ra), flast);
+	bool changed = nhead != w->head || nend != w->end;
+	w->head = nhead;
+	w->end = nend;
+	bool newfile = t->played_files.insert(file).second;
+	if (!changed && !newfile)
+		return;
+	set_pins_locked(t);
+	if (!changed)
+		return;
+
+	std::set<int> want;
+	std::vector<uint8_t> have;
+	{
+		std::lock_guard<std::mutex> g(e->store.mu);
+		have = t->ts->lt_have;
+	}
+	for (auto const &c : t->win)
+		if (c.valid)
+			for (int p = c.head; p <= c.end; p++)
+				if (!have[size_t(p)])
+					want.insert(p);
+	std::vector<std::pair<lt::piece_index_t, lt::download_priority_t>> prios;
+	std::vector<int> dropped;
+	for (int p : t->deadlined)
+		if (!want.count(p))
+			dropped.push_back(p);
+	for (int p : want)
+		prios.push_back({lt::piece_index_t(p), lt::top_priority});
+	{
+		/* Abandoned pieces go back to priority 0, unless blocks of them are already here:
+		 * those must complete, since a partial piece cannot be evicted safely. */
+		std::lock_guard<std::mutex> g(e->store.mu);
+		for (int p : dropped) {
+			auto it = t->ts->pieces.find(p);
+			bool partial = it != t->ts->pieces.end() && !it->second.verified;
+			prios.push_back({lt::piece_index_t(p), partial ? lt::low_priority : lt::dont_download});
+		}
+	}
+	if (!prios.empty())
+		t->h.prioritize_pieces(prios);
+	for (int p : dropped) {
+		t->h.reset_piece_deadline(lt::piece_index_t(p));
+		t->deadlined.erase(p);
+	}
+	int step = prio ? 20 : 100;
+	for (auto const &c : t->win) {
+		if (!c.valid)
+			continue;
+		for (int p = c.head; p <= c.end; p++) {
+			if (have[size_t(p)])
+				continue;
+			int d = (p - c.head) * step;
+			if (&c != w && t->deadlined.count(p))
+				continue;
+			t->h.set_piece_deadline(lt::piece_index_t(p), d);
+			t->deadlined.insert(p);
+		}
+	}
+}
+
+void clear_windows_locked(bt_torrent *t)
+{
+	if (t->active && !t->deadlined.empty()) {
+		std::vector<std::pair<lt::piece_index_t, lt::download_priority_t>> prios;
+		std::lock_guard<std::mutex> g(t->e->store.mu);
+		for (int p : t->deadlined) {
+			auto it = t->ts->pieces.find(p);
+			bool partial = it != t->ts->pieces.end() && !it->second.verified;
+			prios.push_back({lt::piece_index_t(p), partial ? lt::low_priority : lt::dont_download});
+		}
+		t->h.prioritize_pieces(prios);
+		t->h.clear_piece_deadlines();
+	}
+	t->deadlined.clear();
+	for (auto &w : t->win)
+		w = read_window();
+	t->played_files.clear();
+	std::lock_guard<std::mutex> g(t->e->store.mu);
+	t->ts->pins.clear();
+}
+
+/* Re-adds the torrent so that libtorrent forgets evicted pieces (see bt.h). The pieces
+ * [first, last] the reader waits for are wanted from the first moment. */
+int reload_locked(bt_torrent *t, int first, int last)
+{
+	bt_engine *e = t->e;
+	std::vector<std::string> live;
+	try {
+		std::vector<lt::peer_info> pi;
+		t->h.get_peer_info(pi);
+		for (auto const &p : pi)
+			live.push_back(ep_str(p.ip));
+	} catch (...) {
+	}
+	e->ses->remove_torrent(t->h);
+	t->active = false;
+	/* the old torrent's deadlines died with it; the reader sets its window again */
+	for (auto &w : t->win)
+		w = read_window();
+	std::vector<const char *> extra;
+	for (auto const &s : live)
+		extra.push_back(s.c_str());
+	extra.push_back(nullptr);
+	std::vector<int> want;
+	for (int p = first; p <= last; p++)
+		want.push_back(p);
+	char err[256];
+	int rc = activate_locked(t, extra.data(), want, err, sizeof err);
+	if (rc < 0) {
+		log_error("bt: %s: reload failed: %s", t->hex.c_str(), err);
+		return rc;
+	}
+	e->reloads++;
+	apply_torrent_flags(e, t->h, e->settings());
+	log_info("bt: %s: reloaded to fetch evicted piece %d again", t->hex.c_str(), first);
+	return 0;
+}
+
+/* ---- engine thread ---- */
+
+/* Posts on_disk() to every peer waiting on the store. The shared_ptrs are moved into the
+ * posted handlers so the last reference to a peer connection dies on the network thread. */
+void release_observers(bt_engine *e)
+{
+	std::vector<std::shared_ptr<lt::disk_observer>> obs;
+	{
+		std::lock_guard<std::mutex> g(e->store.mu);
+		obs.swap(e->store.observers);
+	}
+	for (auto &o : obs)
+		lt::post(*e->store.ioc, [o = std::move(o)] { o->on_disk(); });
+}
+
+void housekeeping(bt_engine *e)
+{
+	int64_t now = now_ms();
+	bt_settings s = e->settings();
+	std::vector<bt_torrent *> ts;
+	{
+		std::lock_guard<std::mutex> g(e->mu);
+		for (auto &kv : e->torrents)
+			ts.push_back(kv.second);
+	}
+	for (bt_torrent *t : ts) {
+		std::lock_guard<std::mutex> tg(t->mu);
+		uint64_t bad;
+		std::vector<int> stale;
+		{
+			std::lock_guard<std::mutex> g(e->store.mu);
+			bad = t->ts->bad_served;
+			if (t->active && now - t->last_sweep > 1000) {
+				for (auto &kv : t->ts->pieces)
+					if (!kv.second.verified && kv.second.have_blocks
+							&& now - kv.second.last_write > 3000
+							&& !t->deadlined.count(kv.first))
+						stale.push_back(kv.first);
+			}
+		}
+		if (bad != t->bad_seen) {
+			t->bad_seen = bad;
+			t->strict_until = now + int64_t(s.strict_period_s) * 1000;
+			e->strict_entries++;
+			log_warn("bt: %s: a piece served before its hash check failed it; strict mode "
+				"for %d s", t->hex.c_str(), s.strict_period_s);
+		} else if (t->strict_until && now >= t->strict_until) {
+			t->strict_until = 0;
+			log_info("bt: %s: back to responsive mode", t->hex.c_str());
+		}
+		if (t->active && now - t->last_sweep > 1000) {
+			/* Partial pieces nobody wants any more: let them finish so they become
+			 * evictable (blocks in flight when a window moved land here). */
+			t->last_sweep = now;
+			std::vector<std::pair<lt::piece_index_t, lt::download_priority_t>> prios;
+			for (int p : stale)
+				prios.push_back({lt::piece_index_t(p), lt::low_priority});
+			if (!prios.empty())
+				t->h.prioritize_pieces(prios);
+		}
+		if (t->active && t->refs == 0 && now >= t->sleep_at) {
+			deactivate_locked(t);
+			e->sleeps++;
+			log_info("bt: %s: asleep", t->hex.c_str());
+		}
+	}
+	/* Back-pressure: peers that stopped on a full store resume once there is room, or
+	 * at once when a reader waits (its piece may be what cannot be fetched otherwise;
+	 * the store then overshoots by the blocks in flight, bounded by the pinned window). */
+	bool release;
+	{
+		std::lock_guard<std::mutex> g(e->store.mu);
+		e->store.make_room(0);
+		release = e->store.used < e->store.cap - e->store.cap / 16;
+		for (auto &kv : e->store.registry)
+			release = release || kv.second->waiters > 0;
+	}
+	if (release)
+		release_observers(e);
+}
+
+void engine_main(bt_engine *e)
+{
+	int64_t last_house = 0;
+	while (!e->stop.load()) {
+		e->ses->wait_for_alert(lt::milliseconds(100));
+		std::vector<lt::alert *> alerts;
+		e->ses->pop_alerts(&alerts);
+		/* alert pointers die at the next pop_alerts(): copy what we keep now */
+		for (lt::alert *a : alerts) {
+			if (lt::alert_cast<lt::peer_connect_alert>(a)) {
+				e->peer_connections++;
+				log_debug("bt: %s", a->message().c_str());
+			} else if (lt::alert_cast<lt::peer_disconnected_alert>(a)) {
+				log_debug("bt: %s", a->message().c_str());
+			} else if (auto *hf = lt::alert_cast<lt::hash_failed_alert>(a)) {
+				log_warn("bt: %s", hf->message().c_str());
+			} else if (auto *te = lt::alert_cast<lt::torrent_error_alert>(a)) {
+				log_error("bt: %s", te->message().c_str());
+			} else if (lt::alert_cast<lt::file_error_alert>(a)) {
+				/* our refusals of evicted pieces: counted in the store */
+			} else if (auto *le = lt::alert_cast<lt::listen_failed_alert>(a)) {
+				log_error("bt: %s", le->message().c_str());
+			} else if (auto *ls = lt::alert_cast<lt::listen_succeeded_alert>(a)) {
+				log_debug("bt: %s", ls->message().c_str());
+			}
+		}
+		int64_t now = now_ms();
+		if (now - last_house >= 100) {
+			last_house = now;
+			try {
+				housekeeping(e);
+			} catch (std::exception const &ex) {
+				log_error("bt: housekeeping: %s", ex.what());
+			}
+		}
+	}
+}
+
+/* ---- fetching .torrent files ---- */
+
+size_t curl_sink(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	auto *buf = static_cast<std::string *>(arg);
+	size_t n = size * nmemb;
+	if (buf->size() + n > MAX_TORRENT_FILE)
+		return 0;
+	buf->append(ptr, n);
+	return n;
+}
+
+int fetch_url(const char *url, int timeout_s, std::string &out, char *err, size_t errlen)
+{
+	CURL *c = curl_easy_init();
+	if (!c) {
+		set_err(err, errlen, "libcurl init failed");
+		return -ENOMEM;
+	}
+	char cerr[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, long(timeout_s));
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, long(std::min(timeout_s, 15)));
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	CURLcode rc = curl_easy_perform(c);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		set_err(err, errlen, "fetching %s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
+		return rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+	}
+	return 0;
+}
+
+int read_small_file(const char *path, std::string &out, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		int rc = -errno;
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode) || size_t(st.st_size) > MAX_TORRENT_FILE) {
+		set_err(err, errlen, "%s: not a .torrent file (not a regular file or too large)", path);
+		return -EINVAL;
+	}
+	std::ifstream f(path, std::ios::binary);
+	if (!f) {
+		set_err(err, errlen, "%s: cannot open", path);
+		return -EIO;
+	}
+	out.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+	return 0;
+}
+
+int add_bytes(bt_engine *e, const char *buf, size_t len, const char *const *extra_peers,
+		bt_torrent **out, char *err, size_t errlen)
+{
+	lt::error_code ec;
+	lt::load_torrent_limits lim;
+	auto ti = std::make_shared<lt::torrent_info>(lt::span<char const>(buf, std::ptrdiff_t(len)),
+		lim, lt::from_span);
+	(void)ec;
+	std::vector<std::string> peers, trackers;
+	for (const char *const *p = extra_peers; p && *p; p++)
+		peers.push_back(*p);
+	for (auto const &ae : ti->trackers())
+		trackers.push_back(ae.url);
+	return engine_register(e, ti, peers, trackers, out, err, errlen);
+}
+
+/* Magnet or bare hash: ask peers for the info dict (counted), then register asleep. */
+int add_magnet(bt_engine *e, lt::add_torrent_params atp, const char *const *extra_peers,
+		bt_torrent **out, char *err, size_t errlen)
+{
+	std::string hex = hex_of(atp.info_hashes.v1);
+	if (!atp.info_hashes.has_v1()) {
+		set_err(err, errlen, "magnet without a v1 info-hash (btih) is not supported");
+		return -ENOTSUP;
+	}
+	std::vector<std::string> peers, trackers = atp.trackers;
+	for (auto const &ep : atp.peers)
+		peers.push_back(ep_str(ep));
+	for (const char *const *p = extra_peers; p && *p; p++) {
+		lt::tcp::endpoint ep;
+		if (!parse_ep(*p, ep)) {
+			set_err(err, errlen, "bad peer address \"%s\" (want ip:port)", *p);
+			return -EINVAL;
+		}
+		atp.peers.push_back(ep);
+		peers.push_back(*p);
+	}
+	{
+		std::lock_guard<std::mutex> g(e->mu);
+		auto it = e->torrents.find(hex);
+		if (it != e->torrents.end()) {
+			bt_torrent *t = it->second;
+			std::lock_guard<std::mutex> tg(t->mu);
+			for (auto const &p : peers)
+				add_unique(t->peers, p, MAX_KNOWN_PEERS);
+			*out = t;
+			return 0;
+		}
+	}
+	bt_settings s = e->settings();
+	atp.save_path = ".";
+	atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
+	/* metadata only: no piece is requested while we wait */
+	atp.flags |= lt::torrent_flags::upload_mode | lt::torrent_flags::default_dont_download;
+	if (!s.enable_pex)
+		atp.flags |= lt::torrent_flags::disable_pex;
+	if (!s.enable_dht)
+		atp.flags |= lt::torrent_flags::disable_dht;
+	if (!s.enable_lsd)
+		atp.flags |= lt::torrent_flags::disable_lsd;
+	lt::error_code ec;
+	lt::torrent_handle h = e->ses->add_torrent(std::move(atp), ec);
+	if (ec) {
+		set_err(err, errlen, "cannot add magnet: %s", ec.message().c_str());
+		return -EIO;
+	}
+	e->metadata_fetches++;
+	int64_t deadline = now_ms() + int64_t(s.metadata_timeout_s) * 1000;
+	std::shared_ptr<const lt::torrent_info> got;
+	while (now_ms() < deadline) {
+		got = h.torrent_file();
+		if (got)
+			break;
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	}
+	if (got) {
+		std::vector<lt::peer_info> pi;
+		h.get_peer_info(pi);
+		for (auto const &p : pi)
+			add_unique(peers, ep_str(p.ip), MAX_KNOWN_PEERS);
+	}
+	int npeers = 0;
+	if (!got) {
+		lt::torrent_status st = h.status();
+		npeers = st.num_peers;
+	}
+	e->ses->remove_torrent(h);
+	if (!got) {
+		set_err(err, errlen, "no metadata for %s after %d s (%d peers connected%s)", hex.c_str(),
+			s.metadata_timeout_s, npeers, npeers ? "" : "; give a peer with --peer or x.pe=");
+		return -ETIMEDOUT;
+	}
+	/* Re-parse our own copy from the info-dict bytes: the same path the catalog uses. */
+	auto sec = got->info_section();
+	std::string why;
+	auto ti = ti_from_info_dict(sec.data(), size_t(sec.size()), why);
+	if (!ti) {
+		set_err(err, errlen, "%s", why.c_str());
+		return -EINVAL;
+	}
+	log_info("bt: metadata for %s from peers", hex.c_str());
+	return engine_register(e, ti, peers, trackers, out, err, errlen);
+}
+
+} /* namespace */
+
+/* ------------------------------------------------------------------------------------ */
+/* Exported C API                                                                        */
+
+extern "C" {
+
+void bt_settings_default(bt_settings *s) noexcept
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->listen_interfaces, sizeof s->listen_interfaces, "0.0.0.0:6881");
+	s->connections_limit = 200;
+	s->enable_dht = s->enable_pex = s->enable_lsd = s->enable_upnp = s->enable_natpmp = 1;
+	s->enable_utp_out = s->enable_utp_in = s->enable_tcp_out = s->enable_tcp_in = 1;
+	s->encryption = 1;
+	snprintf(s->user_agent, sizeof s->user_agent, "gostream/0.1");
+	snprintf(s->peer_id_prefix, sizeof s->peer_id_prefix, "-GS0100-");
+	s->cache_size = int64_t(64) << 20;
+	s->responsive = 1;
+	s->strict_period_s = 60;
+	s->read_timeout_ms = 30000;
+	s->readahead_bytes = int64_t(16) << 20;
+	s->disconnect_timeout_s = 60;
+	s->fast_drop_s = 10;
+	s->metadata_timeout_s = 60;
+}
+
+bt_link_kind bt_link_classify(const char *link) noexcept
+{
+	if (!link || !*link)
+		return BT_LINK_INVALID;
+	if (strncasecmp(link, "magnet:", 7) == 0)
+		return BT_LINK_MAGNET;
+	if (strncasecmp(link, "http://", 7) == 0 || strncasecmp(link, "https://", 8) == 0)
+		return BT_LINK_URL;
+	size_t n = strlen(link);
+	if (n == 40 && strspn(link, "0123456789abcdefABCDEF") == 40)
+		return BT_LINK_HASH;
+	return BT_LINK_FILE;
+}
+
+int bt_parse_endpoint(const char *s, char *host, size_t hostlen, int *port) noexcept
+{
+	if (!s || !host || !hostlen || !port)
+		return -EINVAL;
+	const char *colon;
+	const char *hs = s;
+	size_t hl;
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':')
+			return -EINVAL;
+		hs = s + 1;
+		hl = size_t(rb - hs);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return -EINVAL;
+		hl = size_t(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -EINVAL;
+	const char *ps = colon + 1;
+	if (!*ps || strspn(ps, "0123456789") != strlen(ps) || strlen(ps) > 5)
+		return -EINVAL;
+	long p = strtol(ps, nullptr, 10);
+	if (p < 1 || p > 65535)
+		return -EINVAL;
+	memcpy(host, hs, hl);
+	host[hl] = 0;
+	*port = int(p);
+	return 0;
+}
+
+int bt_engine_create(const bt_settings *s, bt_engine **out) noexcept
+{
+	bt_engine *e = nullptr;
+	try {
+		static std::once_flag curl_once;
+		std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+		e = new bt_engine;
+		e->cfg = *s;
+		sanitize(e->cfg);
+		e->store.cap = e->cfg.cache_size;
+		lt::session_params sp(make_pack(e->cfg));
+		piece_store *st = &e->store;
+		sp.disk_io_constructor = [st](lt::io_context &ioc, lt::settings_interface const &,
+				lt::counters &) -> std::unique_ptr<lt::disk_interface> {
+			return std::unique_ptr<lt::disk_interface>(new ram_disk_io(ioc, *st));
+		};
+		e->ses.reset(new lt::session(std::move(sp)));
+		e->th = std::thread(engine_main, e);
+		*out = e;
+		log_info("bt: engine up, listen %s, cache %lld MiB", e->cfg.listen_interfaces,
+			(long long)(e->cfg.cache_size >> 20));
+		return 0;
+	} catch (std::exception const &ex) {
+		log_error("bt: engine start failed: %s", ex.what());
+	} catch (...) {
+	}
+	delete e;
+	return -EIO;
+}
+
+void bt_engine_destroy(bt_engine *e) noexcept
+{
+	if (!e)
+		return;
+	try {
+		e->stop = true;
+		if (e->th.joinable())
+			e->th.join();
+		{
+			std::lock_guard<std::mutex> g(e->mu);
+			for (auto &kv : e->torrents) {
+				bt_torrent *t = kv.second;
+				std::lock_guard<std::mutex> tg(t->mu);
+				if (t->active)
+					e->ses->remove_torrent(t->h);
+				t->active = false;
+			}
+		}
+		/* A peer connection parked on our store keeps the io_context busy: the session
+		 * destructor would wait for it forever. */
+		release_observers(e);
+		/* session destruction waits for the network thread and the disk io */
+		e->ses.reset();
+		std::lock_guard<std::mutex> g(e->mu);
+		for (auto &kv : e->torrents) {
+			{
+				std::lock_guard<std::mutex> sg(e->store.mu);
+				e->store.drop_all(kv.second->ts.get());
+				e->store.registry.erase(kv.second->ts->ih);
+			}
+			delete kv.second;
+		}
+		e->torrents.clear();
+	} catch (...) {
+	}
+	delete e;
+}
+
+int bt_engine_apply_settings(bt_engine *e, const bt_settings *s) noexcept
+{
+	try {
+		bt_settings n = *s;
+		sanitize(n);
+		{
+			std::lock_guard<std::mutex> g(e->cfg_mu);
+			e->cfg = n;
+		}
+		e->ses->apply_settings(make_pack(n));
+		{
+			std::lock_guard<std::mutex> g(e->store.mu);
+			e->store.cap = n.cache_size;
+			e->store.make_room(0);
+		}
+		std::lock_guard<std::mutex> g(e->mu);
+		for (auto &kv : e->torrents) {
+			std::lock_guard<std::mutex> tg(kv.second->mu);
+			if (kv.second->active)
+				apply_torrent_flags(e, kv.second->h, n);
+		}
+		return 0;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+void bt_engine_get_counters(bt_engine *e, bt_engine_counters *o) noexcept
+{
+	memset(o, 0, sizeof *o);
+	try {
+		o->metadata_fetches = e->metadata_fetches;
+		o->activations = e->activations;
+		o->reloads = e->reloads;
+		o->sleeps = e->sleeps;
+		o->strict_entries = e->strict_entries;
+		o->peer_connections = e->peer_connections;
+		o->unverified_served = e->unverified_served;
+		o->bytes_read = e->bytes_read;
+		{
+			std::lock_guard<std::mutex> g(e->store.mu);
+			o->store_bytes = uint64_t(e->store.used);
+			o->store_cap = uint64_t(e->store.cap);
+			o->store_peak = uint64_t(e->store.peak);
+		}
+		o->evictions = e->store.evictions;
+		o->refused_requests = e->store.refused;
+		o->hash_failures = e->store.hash_failures;
+		std::lock_guard<std::mutex> g(e->mu);
+		o->torrents_known = int(e->torrents.size());
+		for (auto &kv : e->torrents) {
+			std::lock_guard<std::mutex> tg(kv.second->mu);
+			o->torrents_active += kv.second->active ? 1 : 0;
+		}
+	} catch (...) {
+	}
+}
+
+int bt_engine_add(bt_engine *e, const char *link, const char *const *extra_peers,
+		bt_torrent **out, char *err, size_t errlen) noexcept
+{
+	try {
+		bt_settings s = e->settings();
+		std::string buf;
+		int rc;
+		switch (bt_link_classify(link)) {
+		case BT_LINK_MAGNET:
+		case BT_LINK_HASH: {
+			std::string uri = link;
+			if (bt_link_classify(link) == BT_LINK_HASH)
+				uri = std::string("magnet:?xt=urn:btih:") + link;
+			lt::error_code ec;
+			lt::add_torrent_params atp = lt::parse_magnet_uri(uri, ec);
+			if (ec) {
+				set_err(err, errlen, "malformed magnet link: %s", ec.message().c_str());
+				return -EINVAL;
+			}
+			return add_magnet(e, std::move(atp), extra_peers, out, err, errlen);
+		}
+		case BT_LINK_URL:
+			rc = fetch_url(link, s.metadata_timeout_s, buf, err, errlen);
+			break;
+		case BT_LINK_FILE:
+			rc = read_small_file(link, buf, err, errlen);
+			break;
+		default:
+			set_err(err, errlen, "empty link");
+			return -EINVAL;
+		}
+		if (rc < 0)
+			return rc;
+		return bt_engine_add_torrent_bytes(e, buf.data(), buf.size(), extra_peers, out, err, errlen);
+	} catch (std::exception const &ex) {
+		set_err(err, errlen, "%s", ex.what());
+		return -EIO;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+int bt_engine_add_torrent_bytes(bt_engine *e, const void *buf, size_t len,
+		const char *const *extra_peers, bt_torrent **out, char *err, size_t errlen) noexcept
+{
+	try {
+		if (len > MAX_TORRENT_FILE) {
+			set_err(err, errlen, "torrent file too large");
+			return -EINVAL;
+		}
+		return add_bytes(e, static_cast<const char *>(buf), len, extra_peers, out, err, errlen);
+	} catch (lt::system_error const &ex) {
+		set_err(err, errlen, "not a valid .torrent: %s", ex.code().message().c_str());
+		return -EINVAL;
+	} catch (std::exception const &ex) {
+		set_err(err, errlen, "%s", ex.what());
+		return -EIO;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+int bt_engine_load(bt_engine *e, const void *info_dict, size_t len, const char *const *peers,
+		const char *const *trackers, bt_torrent **out, char *err, size_t errlen) noexcept
+{
+	try {
+		std::string why;
+		auto ti = ti_from_info_dict(static_cast<const char *>(info_dict), len, why);
+		if (!ti) {
+			set_err(err, errlen, "%s", why.c_str());
+			return -EINVAL;
+		}
+		std::vector<std::string> pv, tv;
+		for (const char *const *p = peers; p && *p; p++)
+			pv.push_back(*p);
+		for (const char *const *p = trackers; p && *p; p++)
+			tv.push_back(*p);
+		return engine_register(e, ti, pv, tv, out, err, errlen);
+	} catch (std::exception const &ex) {
+		set_err(err, errlen, "%s", ex.what());
+		return -EIO;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+int bt_torrent_forget(bt_torrent *t) noexcept
+{
+	try {
+		bt_engine *e = t->e;
+		{
+			std::lock_guard<std::mutex> g(e->mu);
+			std::lock_guard<std::mutex> tg(t->mu);
+			if (t->refs > 0)
+				return -EBUSY;
+			deactivate_locked(t);
+			e->torrents.erase(t->hex);
+		}
+		{
+			std::lock_guard<std::mutex> sg(e->store.mu);
+			e->store.drop_all(t->ts.get());
+			e->store.registry.erase(t->ts->ih);
+		}
+		delete t;
+		return 0;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+int bt_torrent_get_info(bt_torrent *t, bt_info **out) noexcept
+{
+	try {
+		const lt::torrent_info &ti = *t->ti;
+		const lt::file_storage &fs = ti.files();
+		auto *i = static_cast<bt_info *>(calloc(1, sizeof(bt_info)));
+		if (!i)
+			std::abort();
+		snprintf(i->hash, sizeof i->hash, "%s", t->hex.c_str());
+		i->name = dup_cstr(ti.name());
+		i->piece_length = ti.piece_length();
+		i->num_pieces = ti.num_pieces();
+		i->total_size = ti.total_size();
+		i->num_files = ti.num_files();
+		i->files = static_cast<bt_file *>(calloc(size_t(i->num_files ? i->num_files : 1), sizeof(bt_file)));
+		if (!i->files)
+			std::abort();
+		for (int f = 0; f < i->num_files; f++) {
+			lt::file_index_t fi(f);
+			i->files[f].path = dup_cstr(fs.file_path(fi));
+			i->files[f].size = fs.file_size(fi);
+			i->files[f].offset = fs.file_offset(fi);
+		}
+		auto sec = ti.info_section();
+		i->info_dict_len = size_t(sec.size());
+		i->info_dict = malloc(i->info_dict_len ? i->info_dict_len : 1);
+		if (!i->info_dict)
+			std::abort();
+		memcpy(i->info_dict, sec.data(), i->info_dict_len);
+		std::lock_guard<std::mutex> g(t->mu);
+		i->num_peers = int(t->peers.size());
+		i->peers = static_cast<char **>(calloc(t->peers.size() + 1, sizeof(char *)));
+		for (size_t k = 0; k < t->peers.size(); k++)
+			i->peers[k] = dup_cstr(t->peers[k]);
+		i->num_trackers = int(t->trackers.size());
+		i->trackers = static_cast<char **>(calloc(t->trackers.size() + 1, sizeof(char *)));
+		for (size_t k = 0; k < t->trackers.size(); k++)
+			i->trackers[k] = dup_cstr(t->trackers[k]);
+		*out = i;
+		return 0;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+void bt_info_free(bt_info *i) noexcept
+{
+	if (!i)
+		return;
+	free(i->name);
+	for (int f = 0; f < i->num_files; f++)
+		free(i->files[f].path);
+	free(i->files);
+	free(i->info_dict);
+	for (int k = 0; k < i->num_peers; k++)
+		free(i->peers[k]);
+	free(i->peers);
+	for (int k = 0; k < i->num_trackers; k++)
+		free(i->trackers[k]);
+	free(i->trackers);
+	free(i);
+}
+
+int bt_torrent_find_file(bt_torrent *t, const char *path) noexcept
+{
+	try {
+		const lt::file_storage &fs = t->ti->files();
+		std::string want = path;
+		std::string prefix = t->ti->name() + "/";
+		for (int f = 0; f < fs.num_files(); f++) {
+			std::string p = fs.file_path(lt::file_index_t(f));
+			if (p == want || (p.compare(0, prefix.size(), prefix) == 0 && p.substr(prefix.size()) == want))
+				return f;
+		}
+		return -ENOENT;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+const char *bt_torrent_hash(bt_torrent *t) noexcept
+{
+	return t->hex.c_str();
+}
+
+int bt_torrent_open(bt_torrent *t, const char *const *extra_peers) noexcept
+{
+	try {
+		std::lock_guard<std::mutex> g(t->mu);
+		if (!t->active) {
+			char err[256];
+			int rc = activate_locked(t, extra_peers, std::vector<int>(), err, sizeof err);
+			if (rc < 0) {
+				log_error("bt: %s: %s", t->hex.c_str(), err);
+				return rc;
+			}
+			t->e->activations++;
+			log_info("bt: %s: awake (%zu known peers)", t->hex.c_str(), t->peers.size());
+		} else {
+			for (const char *const *p = extra_peers; p && *p; p++) {
+				lt::tcp::endpoint ep;
+				if (parse_ep(*p, ep)) {
+					add_unique(t->peers, *p, MAX_KNOWN_PEERS);
+					t->h.connect_peer(ep);
+				}
+			}
+		}
+		t->refs++;
+		t->fast_drop = false;
+		return 0;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+void bt_torrent_close(bt_torrent *t) noexcept
+{
+	try {
+		std::lock_guard<std::mutex> g(t->mu);
+		if (t->refs <= 0)
+			return;
+		if (--t->refs == 0) {
+			bt_settings s = t->e->settings();
+			int secs = t->fast_drop ? std::min(s.fast_drop_s, s.disconnect_timeout_s)
+				: s.disconnect_timeout_s;
+			t->sleep_at = now_ms() + int64_t(secs) * 1000;
+			clear_windows_locked(t);
+		}
+	} catch (...) {
+	}
+}
+
+void bt_torrent_fast_drop(bt_torrent *t) noexcept
+{
+	try {
+		std::lock_guard<std::mutex> g(t->mu);
+		t->fast_drop = true;
+		bt_settings s = t->e->settings();
+		int64_t at = now_ms() + int64_t(s.fast_drop_s) * 1000;
+		if (t->refs == 0 && at < t->sleep_at)
+			t->sleep_at = at;
+	} catch (...) {
+	}
+}
+
+void bt_torrent_set_priority(bt_torrent *t, int on) noexcept
+{
+	t->priority = on != 0;
+}
+
+namespace {
+void wake_reader(void *arg)
+{
+	auto *pair = static_cast<std::pair<piece_store *, tstore *> *>(arg);
+	std::lock_guard<std::mutex> g(pair->first->mu);
+	pair->second->cv.notify_all();
+}
+}
+
+ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t len,
+		gs_cancel *cancel) noexcept
+{
+	try {
+		bt_engine *e = t->e;
+		const lt::file_storage &fs = t->ti->files();
+		if (file_index < 0 || file_index >= fs.num_files() || offset < 0)
+			return -EINVAL;
+		int64_t fsize = fs.file_size(lt::file_index_t(file_index));
+		if (offset >= fsize || len == 0)
+			return 0;
+		int64_t n = std::min<int64_t>(int64_t(len), fsize - offset);
+		int64_t abs = fs.file_offset(lt::file_index_t(file_index)) + offset;
+		int pl = t->ti->piece_length();
+		int first = int(abs / pl), last = int((abs + n - 1) / pl);
+		bt_settings s = e->settings();
+		{
+			std::lock_guard<std::mutex> g(t->mu);
+			if (t->refs <= 0 || !t->active)
+				return -EBADF;
+			update_window_locked(t, file_index, first, last);
+		}
+		tstore &ts = *t->ts;
+		piece_store &st = e->store;
+		std::pair<piece_store *, tstore *> wk{&st, &ts};
+		cancel_set_waker(cancel, wake_reader, &wk);
+		int64_t deadline = now_ms() + s.read_timeout_ms;
+		int64_t pos = 0;
+		int reloads = 0;
+		ssize_t result = 0;
+		char *out = static_cast<char *>(buf);
+		while (pos < n) {
+			if (cancel_fired(cancel)) {
+				result = -EINTR;
+				break;
+			}
+			int64_t a = abs + pos;
+			int p = int(a / pl);
+			int poff = int(a - int64_t(p) * pl);
+			bool need_reload = false;
+			bool timed_out = false;
+			{
+				std::unique_lock<std::mutex> g(st.mu);
+				int64_t now = now_ms();
+				/* a failure not yet seen by the engine thread counts as strict already */
+				bool allow_unverified = s.responsive && t->strict_until.load() <= now
+					&& ts.bad_served == t->bad_seen.load();
+				auto it = ts.pieces.find(p);
+				int64_t got = 0;
+				if (it != ts.pieces.end() && !it->second.doomed
+						&& (it->second.verified || allow_unverified)) {
+					piece_slot &sl = it->second;
+					int64_t off = poff;
+					int psz = ts.piece_size(p);
+					while (pos + got < n && off < psz) {
+						char *blk = sl.blocks[size_t(off / BLOCK)];
+						if (!blk)
+							break;
+						int64_t k = std::min<int64_t>({n - pos - got, BLOCK - off % BLOCK, psz - off});
+						memcpy(out + pos + got, blk + off % BLOCK, size_t(k));
+						got += k;
+						off += k;
+					}
+					if (got > 0) {
+						if (sl.verified) {
+							st.lru_touch(&ts, p, sl);
+						} else {
+							sl.served_unverified = true;
+							e->unverified_served++;
+						}
+					}
+				}
+				if (got > 0) {
+					pos += got;
+					continue;
+				}
+				if (ts.lt_have[size_t(p)] && (it == ts.pieces.end() || !it->second.verified)) {
+					need_reload = true;
+				} else if (now >= deadline) {
+					timed_out = true;
+				} else {
+					ts.waiters++;
+					ts.cv.wait_until(g, std::chrono::steady_clock::now()
+						+ std::chrono::milliseconds(std::min<int64_t>(deadline - now, 200)));
+					ts.waiters--;
+				}
+			}
+			if (timed_out) {
+				result = -ETIMEDOUT;
+				break;
+			}
+			if (need_reload) {
+				if (++reloads > MAX_RELOADS_PER_READ) {
+					result = -EIO;
+					break;
+				}
+				std::lock_guard<std::mutex> g(t->mu);
+				if (t->refs <= 0 || !t->active) {
+					result = -EBADF;
+					break;
+				}
+				int rc;
+				{
+					std::lock_guard<std::mutex> sg(st.mu);
+					rc = ts.lt_have[size_t(p)] ? 1 : 0;
+				}
+				if (rc && (rc = reload_locked(t, p, last)) < 0) {
+					result = rc;
+					break;
+				}
+				update_window_locked(t, file_index, p, last);
+			}
+		}
+		cancel_clear_waker(cancel);
+		if (result < 0) {
+			if (result == -ETIMEDOUT) {
+				int peers = 0;
+				try {
+					std::lock_guard<std::mutex> g(t->mu);
+					if (t->active)
+						peers = t->h.status().num_peers;
+				} catch (...) {
+				}
+				log_warn("bt: %s: read of file %d at %lld timed out after %d ms waiting for "
+					"piece %d (%d peers connected)", t->hex.c_str(), file_index,
+					(long long)(offset + pos), s.read_timeout_ms, int((abs + pos) / pl), peers);
+			}
+			/* no short reads: FUSE would take one for the end of the file */
+			return result;
+		}
+		e->bytes_read += uint64_t(n);
+		return ssize_t(n);
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+int bt_torrent_get_status(bt_torrent *t, bt_torrent_status *o) noexcept
+{
+	memset(o, 0, sizeof *o);
+	try {
+		std::lock_guard<std::mutex> g(t->mu);
+		o->active = t->active;
+		o->readers = t->refs;
+		o->num_pieces = t->ti->num_pieces();
+		o->priority = t->priority.load();
+		o->strict = t->strict_until.load() > now_ms();
+		if (t->active) {
+			lt::torrent_status st = t->h.status();
+			o->peers = st.num_peers;
+			o->download_rate = st.download_payload_rate;
+			o->upload_rate = st.upload_payload_rate;
+			o->total_download = st.total_payload_download;
+			o->pieces_have = st.num_pieces;
+		}
+		std::lock_guard<std::mutex> sg(t->e->store.mu);
+		for (auto &kv : t->ts->pieces)
+			o->pieces_stored += kv.second.verified ? 1 : 0;
+		return 0;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+/* ---- making and seeding ---- */
+
+int bt_make_torrent(const char *path, int piece_size, void **out, size_t *out_len,
+		char *err, size_t errlen) noexcept
+{
+	try {
+		char real[PATH_MAX];
+		if (!realpath(path, real)) {
+			int rc = -errno;
+			set_err(err, errlen, "%s: %s", path, strerror(errno));
+			return rc;
+		}
+		std::string full = real;
+		std::string parent = full.substr(0, full.find_last_of('/'));
+		if (parent.empty())
+			parent = "/";
+		lt::file_storage fs;
+		lt::add_files(fs, full);
+		if (fs.num_files() == 0 || fs.total_size() == 0) {
+			set_err(err, errlen, "%s: no data to make a torrent of", path);
+			return -EINVAL;
+		}
+		lt::create_torrent ct(fs, piece_size, lt::create_torrent::v1_only);
+		ct.set_creator("gostream");
+		lt::error_code ec;
+		lt::set_piece_hashes(ct, parent, ec);
+		if (ec) {
+			set_err(err, errlen, "hashing %s: %s", path, ec.message().c_str());
+			return -EIO;
+		}
+		std::vector<char> b;
+		lt::bencode(std::back_inserter(b), ct.generate());
+		*out = malloc(b.size());
+		if (!*out)
+			std::abort();
+		memcpy(*out, b.data(), b.size());
+		*out_len = b.size();
+		return 0;
+	} catch (std::exception const &ex) {
+		set_err(err, errlen, "%s", ex.what());
+		return -EIO;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+} /* extern "C" */
+
+struct bt_seeder {
+	std::unique_ptr<lt::session> ses;
+};
+
+extern "C" {
+
+int bt_seeder_start(const char *listen, bt_seeder **out, char *err, size_t errlen) noexcept
+{
+	try {
+		lt::settings_pack p;
+		p.set_str(lt::settings_pack::listen_interfaces, listen);
+		p.set_bool(lt::settings_pack::enable_dht, false);
+		p.set_bool(lt::settings_pack::enable_lsd, false);
+		p.set_bool(lt::settings_pack::enable_upnp, false);
+		p.set_bool(lt::settings_pack::enable_natpmp, false);
+		p.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
+		p.set_int(lt::settings_pack::alert_mask, int(lt::alert_category::error));
+		p.set_str(lt::settings_pack::peer_fingerprint, "-GS0100-");
+		auto *s = new bt_seeder;
+		s->ses.reset(new lt::session(std::move(p)));
+		*out = s;
+		return 0;
+	} catch (std::exception const &ex) {
+		set_err(err, errlen, "seeder: %s", ex.what());
+		return -EIO;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+int bt_seeder_add(bt_seeder *s, const void *torrent, size_t len, const char *save_path,
+		char *err, size_t errlen) noexcept
+{
+	try {
+		lt::add_torrent_params atp;
+		atp.ti = std::make_shared<lt::torrent_info>(
+			lt::span<char const>(static_cast<const char *>(torrent), std::ptrdiff_t(len)), lt::from_span);
+		atp.save_path = save_path;
+		/* seed_mode: pieces are checked on first request instead of a full check now */
+		atp.flags |= lt::torrent_flags::seed_mode;
+		atp.flags &= ~lt::torrent_flags::auto_managed;
+		lt::error_code ec;
+		s->ses->add_torrent(std::move(atp), ec);
+		if (ec) {
+			set_err(err, errlen, "seeder add: %s", ec.message().c_str());
+			return -EIO;
+		}
+		return 0;
+	} catch (lt::system_error const &ex) {
+		set_err(err, errlen, "seeder: not a valid .torrent: %s", ex.code().message().c_str());
+		return -EINVAL;
+	} catch (std::exception const &ex) {
+		set_err(err, errlen, "seeder: %s", ex.what());
+		return -EIO;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+int bt_seeder_port(bt_seeder *s) noexcept
+{
+	try {
+		return s->ses->listen_port();
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+void bt_seeder_stop(bt_seeder *s) noexcept
+{
+	try {
+		delete s;
+	} catch (...) {
+	}
+}
+
+} /* extern "C" */
