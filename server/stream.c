@@ -40,7 +40,7 @@
 
 #define FILE_BUCKETS 1024
 #define PLAY_CONFIRM_BYTES (4ull << 20)
-#define BACK_BUFFER_BYTES (64ull << 20)
+#define SEEK_BACK_SLACK (1ull << 20)   /* players re-read a little behind themselves */
 #define WINDOW_MIN (16ull << 20)
 #define WINDOW_SECONDS 30
 #define PUMP_IDLE_SECONDS 45
@@ -399,16 +399,19 @@ static void pump_start(gs_streams *s, struct sfile *f)
 
 static uint64_t tail_window(gs_streams *s, uint64_t size)
 {
-	/* Players probe the last few percent (Matroska Cues, MP4 moov) before playing. */
+	/* Players probe the last few percent (Matroska Cues, MP4 moov) before playing:
+	 * clamp(size/20, 64 MiB, 2 GiB) as the original, but never more than a quarter of a
+	 * small file (else all of it would be "tail"), and at least the warmup tail. */
 	uint64_t w = size / 20;
+	uint64_t floor = s->o.warmup_tail < size / 2 ? s->o.warmup_tail : size / 2;
 
 	if (w < (64ull << 20))
 		w = 64ull << 20;
 	if (w > (2ull << 30))
 		w = 2ull << 30;
-	if (w < s->o.warmup_tail)
-		w = s->o.warmup_tail;
-	return w < size ? w : size;
+	if (w > size / 4)
+		w = size / 4;
+	return w > floor ? w : floor;
 }
 
 /* Updates h's pattern state for a read [off, off+len) and steers the pump. Returns true
@@ -436,7 +439,7 @@ static bool classify(gs_streams *s, gs_stream *h, int64_t off, size_t len)
 	if (f->steer != h)
 		return false;
 	now(&t);
-	int64_t back = (int64_t)BACK_BUFFER_BYTES;
+	int64_t back = (int64_t)SEEK_BACK_SLACK;
 	int64_t ahead = (int64_t)pump_window(s, f);
 	if (off > f->player_pos + ahead || off < f->player_pos - back ||
 	    (uint64_t)llabs(off - f->player_pos) > s->o.seek_threshold) {

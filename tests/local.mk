@@ -11,7 +11,7 @@ AM_TESTS_ENVIRONMENT = \
 GS_TEST_LDADD = server/libgs_server.a $(GS_LIBS)
 
 check_PROGRAMS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
-	tests/integration/catalog_driver
+	tests/integration/catalog_driver tests/integration/stream_driver
 tests_unit_cfg_test_SOURCES = tests/unit/cfg_test.c tests/unit/testlib.h
 tests_unit_cfg_test_LDADD = $(GS_TEST_LDADD)
 tests_unit_catalog_test_SOURCES = tests/unit/catalog_test.c tests/unit/testlib.h
@@ -20,13 +20,18 @@ tests_unit_library_test_SOURCES = tests/unit/library_test.c tests/unit/testlib.h
 tests_unit_library_test_LDADD = $(GS_TEST_LDADD)
 tests_integration_catalog_driver_SOURCES = tests/integration/catalog_driver.c
 tests_integration_catalog_driver_LDADD = $(GS_TEST_LDADD)
+tests_integration_stream_driver_SOURCES = tests/integration/stream_driver.c
+nodist_EXTRA_tests_integration_stream_driver_SOURCES = tests/link_cxx.cc
+tests_integration_stream_driver_LDADD = server/libgs_server.a server/libgs_engine.a \
+	$(LIBTORRENT_LIBS) $(GS_LIBS)
 
 GS_INTEGRATION_TESTS = \
 	tests/integration/catalog_crash.sh \
 	tests/integration/cli.sh \
 	tests/integration/config_files.sh \
 	tests/integration/daemon_lifecycle.sh \
-	tests/integration/demo.sh
+	tests/integration/demo.sh \
+	tests/integration/stream_patterns.sh
 
 TESTS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
 	$(GS_INTEGRATION_TESTS)

@@ -14,7 +14,11 @@ GS_CLEANUPS=()
 gs_cleanup() {
 	local p c
 	for c in "${GS_CLEANUPS[@]}"; do eval "$c" || true; done
-	for p in "${GS_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "${GS_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${GS_PIDS[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+	done
 	rm -rf "$T"
 }
 trap gs_cleanup EXIT
@@ -94,3 +98,41 @@ gs_stop() {
 		fail "sanitizer report in the log"
 	ok
 }
+
+SEEDER="$TOP_SRCDIR/tests/lib/seeder.py"
+MKMEDIA="$TOP_SRCDIR/tests/lib/mkmedia.sh"
+
+# gs_need_swarm: skip unless python3-libtorrent, ffmpeg and mkvmerge are there.
+gs_need_swarm() {
+	"$PY" -c 'import libtorrent' 2>/dev/null || skip "python3-libtorrent missing for $PY"
+	command -v ffmpeg >/dev/null || skip "ffmpeg missing"
+	command -v mkvmerge >/dev/null || skip "mkvmerge (mkvtoolnix) missing"
+}
+
+# gs_make_torrent SRC PIECE_KIB OUT [NAME] -> prints the info-hash
+gs_make_torrent() {
+	local extra=()
+	[ -n "${4:-}" ] && extra=(--name "$4")
+	"$PY" "$SEEDER" --make-torrent "$1" --piece-kib "$2" --out "$3" "${extra[@]}" ||
+		fail "cannot make torrent $3"
+}
+
+# gs_seed IP DATA_DIR [seeder.py options...] TORRENT... -> sets SEED_EP=ip:port
+gs_seed() {
+	local ip=$1 data=$2 out i pid
+	shift 2
+	out=$(mktemp "$T/seed.XXXXXX")
+	"$PY" "$SEEDER" --data "$data" --bind "$ip:0" --max-seconds 600 "$@" > "$out" 2> "$out.err" &
+	pid=$!
+	GS_PIDS+=("$pid")
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^READY ' "$out" && break
+		kill -0 "$pid" 2>/dev/null || { cat "$out.err" >&2; fail "seeder on $ip died"; }
+		sleep 0.1
+	done
+	grep -q '^READY ' "$out" || fail "seeder on $ip not ready within 30 s"
+	SEED_EP=$(awk '/^READY /{print $2; exit}' "$out")
+}
+
+# json_get JSON KEY: a top-level value of a JSON object.
+json_get() { printf '%s' "$1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
