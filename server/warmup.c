@@ -2,8 +2,8 @@
  * One file per (info-hash, file index) in the warmup folder; an in-memory index of them
  * (guarded by w->lock) that readers consult without I/O; a FIFO of submitted bytes
  * (guarded by w->qlock) drained by one writer thread, which alone creates files, writes
- * chunk data and evicts for the quota. Lock order: qlock may be taken before lock, never
- * the other way. No disk I/O under either lock except unlink/open (short metadata calls).
+ * chunk data and evicts for the quota. The two locks are never held together. No disk
+ * I/O happens under a lock except open and unlink (short metadata calls).
  *
  * On-disk format (little-endian), file "<40 hex>-<index>.wu":
  *   [0, 4096)            header: magic, version, chunk/head/tail size, hash, index,
@@ -911,7 +911,7 @@ static void write_chunks(warmup *w, const struct wu_key *k, int64_t file_size,
 		s->valid = true;
 		atomic_fetch_add_explicit(&w->st_chunks_written, 1, RELAXED);
 	}
-	if (create && rc && !e->doomed) {
+	if (create && rc && !e->doomed && !e->on_disk) {   /* no file: no header to charge */
 		e->charged -= l.data_off;
 		w->used -= l.data_off;
 	}
@@ -1594,7 +1594,7 @@ int warmup_pin(warmup *w, const char *hash, uint32_t idx, bool on)
 	}
 	if (e) {
 		e->pinned = on;
-		if (!on && !e->have_layout && !e->users)
+		if (!on && !e->on_disk && !e->users)   /* an unpinned placeholder */
 			entry_doom(w, e);
 	}
 	pthread_mutex_unlock(&w->lock);

@@ -85,9 +85,12 @@ bool warmup_covered(warmup *w, const char *hash, uint32_t idx, int64_t file_size
 /* Offers bytes just read from the engine: the part inside the head/tail chunks that is
  * not valid yet is copied into the write queue and the call returns at once. Whole chunks
  * are written as soon as all their bytes arrived; pieces of a chunk are collected in
- * memory (within partial_max) until it is complete. When the queue is full the data is
- * dropped and counted (so is a single submit bigger than queue_max). Returns 0 (queued, or
- * nothing to do), -ENOBUFS (dropped) or -EINVAL. data is not kept. */
+ * memory (within partial_max, oldest dropped first) until it is complete. Chunks lie on the
+ * file's own offset grid (warmup_layout), so the first tail chunk starts before
+ * size - tail_size: to warm a tail, fetch from tail_first * chunk_size, not size - tail.
+ * When the queue is full the data is dropped and counted (so is a single submit bigger
+ * than queue_max). Returns 0 (queued, or nothing to do), -ENOBUFS (dropped) or -EINVAL.
+ * data is not kept. */
 int warmup_submit(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
 		int64_t off, const void *data, size_t len);
 

@@ -11,7 +11,14 @@ AM_TESTS_ENVIRONMENT = \
 GS_TEST_LDADD = server/libgs_server.a $(GS_LIBS)
 
 check_PROGRAMS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
-	tests/integration/catalog_driver tests/integration/stream_driver
+	tests/integration/catalog_driver tests/integration/stream_driver \
+	tests/unit/racache_test tests/unit/warmup_test tests/integration/warmup_driver
+tests_unit_racache_test_SOURCES = tests/unit/racache_test.c tests/unit/testlib.h
+tests_unit_racache_test_LDADD = $(GS_TEST_LDADD)
+tests_unit_warmup_test_SOURCES = tests/unit/warmup_test.c tests/unit/testlib.h
+tests_unit_warmup_test_LDADD = $(GS_TEST_LDADD)
+tests_integration_warmup_driver_SOURCES = tests/integration/warmup_driver.c
+tests_integration_warmup_driver_LDADD = $(GS_TEST_LDADD)
 tests_unit_cfg_test_SOURCES = tests/unit/cfg_test.c tests/unit/testlib.h
 tests_unit_cfg_test_LDADD = $(GS_TEST_LDADD)
 tests_unit_catalog_test_SOURCES = tests/unit/catalog_test.c tests/unit/testlib.h
@@ -31,9 +38,11 @@ GS_INTEGRATION_TESTS = \
 	tests/integration/config_files.sh \
 	tests/integration/daemon_lifecycle.sh \
 	tests/integration/demo.sh \
+	tests/integration/warmup_crash.sh \
 	tests/integration/stream_patterns.sh
 
 TESTS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
+	tests/unit/racache_test tests/unit/warmup_test \
 	$(GS_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/mkmedia.sh tests/lib/seeder.py \
 	$(GS_INTEGRATION_TESTS)

@@ -713,6 +713,31 @@ static void test_queue_full(void)
 	warmup_close(w);
 }
 
+/* A write that fails (here: the folder vanished under us) is counted, charges nothing,
+ * and leaves nothing valid. */
+static void test_write_error(void)
+{
+	const int64_t fs = 2 * 1024 * KB;
+	struct warmup_opts o;
+	struct warmup_stats st;
+	warmup *w;
+	char *dir = new_dir();
+
+	opts(&o);
+	CHECK_EQ_INT(warmup_open(&w, dir, &o), 0);
+	CHECK_EQ_INT(rmdir(dir), 0);
+	CHECK_EQ_INT(submit(w, 80, 0, fs, 0, HEAD), 0);
+	warmup_flush(w);
+	stats(w, &st);
+	CHECK_EQ_INT(st.write_errors, 1);
+	CHECK_EQ_INT(st.bytes_used, 0);
+	CHECK_EQ_INT(st.files, 0);
+	CHECK_EQ_INT(st.chunks_written, 0);
+	CHECK(!warmup_covered(w, hash_of(80), 0, fs, 0, 1));
+	CHECK_EQ_INT(rd(w, 80, 0, fs, 0, 1), -ENOENT);
+	warmup_close(w);
+}
+
 /* Readers on many threads while the writer fills and evicts. */
 #define CC_FILES 8
 struct cc {
@@ -870,6 +895,7 @@ int main(void)
 	RUN(test_quota);
 	RUN(test_remove);
 	RUN(test_queue_full);
+	RUN(test_write_error);
 	RUN(test_concurrent);
 	RUN(test_fast_load);
 	rm_rf(root);
