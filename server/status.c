@@ -4,7 +4,10 @@
 #include "status.h"
 
 #include "config.h"
+#include "bt.h"
 #include "daemon.h"
+#include "stream.h"
+#include "torrents.h"
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
@@ -24,6 +27,10 @@ static int on_health(struct http_req *r)
 		cJSON_AddStringToObject(comp, names[i], up ? "up" : "down");
 		ok = ok && up;
 	}
+	bool engine = daemon_torrents(d) != NULL, streams = daemon_streams(d) != NULL;
+	cJSON_AddStringToObject(comp, "engine", engine ? "up" : "down");
+	cJSON_AddStringToObject(comp, "library", streams ? "up" : "down");
+	ok = ok && engine && streams;
 	cJSON_AddStringToObject(o, "status", ok ? "ok" : "degraded");
 	int rc = http_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
 	cJSON_Delete(o);
@@ -42,6 +49,46 @@ static int on_metrics(struct http_req *r)
 	cJSON_AddNumberToObject(o, "read_ahead_budget", (double)(c->read_ahead_budget_mb << 20));
 	cJSON_AddNumberToObject(o, "master_concurrency_limit",
 				(double)c->master_concurrency_limit);
+	if (daemon_streams(d)) {
+		struct streams_stats st;
+		streams_stats_get(daemon_streams(d), &st);
+		cJSON_AddNumberToObject(o, "read_ahead_active_bytes", (double)st.ram_bytes);
+		cJSON_AddNumberToObject(o, "warmup_hit_bytes", (double)st.warmup_hit_bytes);
+		cJSON_AddNumberToObject(o, "ram_hit_bytes", (double)st.ram_hit_bytes);
+		cJSON_AddNumberToObject(o, "engine_bytes", (double)st.engine_bytes);
+		cJSON_AddNumberToObject(o, "pump_bytes", (double)st.pump_bytes);
+		cJSON_AddNumberToObject(o, "stream_reads", (double)st.reads);
+		cJSON_AddNumberToObject(o, "stream_probes", (double)st.probes);
+		cJSON_AddNumberToObject(o, "stream_seeks", (double)st.seeks);
+		cJSON_AddNumberToObject(o, "stream_wakes", (double)st.wakes);
+		cJSON_AddNumberToObject(o, "open_handles", (double)st.open_handles);
+		cJSON_AddNumberToObject(o, "open_files", (double)st.open_files);
+		cJSON_AddNumberToObject(o, "pumps_running", (double)st.pumps_running);
+		cJSON_AddNumberToObject(o, "warmup_bytes", (double)st.warmup_bytes);
+		cJSON_AddNumberToObject(o, "warmup_quota", (double)st.warmup_quota);
+		cJSON_AddNumberToObject(o, "warmup_files", (double)st.warmup_files);
+		cJSON_AddNumberToObject(o, "warmup_corrupt_chunks", (double)st.warmup_corrupt);
+		cJSON_AddNumberToObject(o, "warmup_evictions", (double)st.warmup_evictions);
+	}
+	if (daemon_torrents(d)) {
+		bt_engine_counters ec;
+		bt_engine_get_counters(torrents_engine(daemon_torrents(d)), &ec);
+		cJSON_AddNumberToObject(o, "cache_size_mb", (double)(ec.store_cap >> 20));
+		cJSON_AddNumberToObject(o, "cache_bytes", (double)ec.store_bytes);
+		cJSON_AddNumberToObject(o, "cache_peak_bytes", (double)ec.store_peak);
+		cJSON_AddNumberToObject(o, "torrents_known", ec.torrents_known);
+		cJSON_AddNumberToObject(o, "torrents_awake", ec.torrents_active);
+		cJSON_AddNumberToObject(o, "metadata_fetches", (double)ec.metadata_fetches);
+		cJSON_AddNumberToObject(o, "activations", (double)ec.activations);
+		cJSON_AddNumberToObject(o, "reloads", (double)ec.reloads);
+		cJSON_AddNumberToObject(o, "sleeps", (double)ec.sleeps);
+		cJSON_AddNumberToObject(o, "peer_connections", (double)ec.peer_connections);
+		cJSON_AddNumberToObject(o, "hash_failures", (double)ec.hash_failures);
+		cJSON_AddNumberToObject(o, "strict_entries", (double)ec.strict_entries);
+		cJSON_AddNumberToObject(o, "unverified_served", (double)ec.unverified_served);
+		cJSON_AddNumberToObject(o, "evictions", (double)ec.evictions);
+		cJSON_AddNumberToObject(o, "refused_requests", (double)ec.refused_requests);
+	}
 	int rc = http_reply_json(r, MHD_HTTP_OK, o);
 	cJSON_Delete(o);
 	return rc;
