@@ -33,6 +33,7 @@ tests_integration_stream_driver_LDADD = server/libgs_server.a server/libgs_engin
 	$(LIBTORRENT_LIBS) $(GS_LIBS)
 
 GS_INTEGRATION_TESTS = \
+	tests/integration/api_torrents.sh \
 	tests/integration/catalog_crash.sh \
 	tests/integration/cli.sh \
 	tests/integration/config_files.sh \
