@@ -2182,14 +2182,28 @@ int bt_seeder_add(bt_seeder *s, const void *torrent, size_t len, const char *sav
 		atp.save_path = save_path;
 		/* seed_mode: pieces are checked on first request instead of a full check now */
 		atp.flags |= lt::torrent_flags::seed_mode;
-		atp.flags &= ~lt::torrent_flags::auto_managed;
+		atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
 		lt::error_code ec;
-		s->ses->add_torrent(std::move(atp), ec);
+		lt::torrent_handle h = s->ses->add_torrent(std::move(atp), ec);
 		if (ec) {
 			set_err(err, errlen, "seeder add: %s", ec.message().c_str());
 			return -EIO;
 		}
-		return 0;
+		/* A torrent still in checking_resume_data closes incoming connections, and the
+		 * peer then waits a minute before it tries again: return once it seeds. */
+		int64_t deadline = now_ms() + 30000;
+		while (now_ms() < deadline) {
+			lt::torrent_status st = h.status();
+			if (st.errc) {
+				set_err(err, errlen, "seeder: %s", st.errc.message().c_str());
+				return -EIO;
+			}
+			if (st.state == lt::torrent_status::seeding)
+				return 0;
+			std::this_thread::sleep_for(std::chrono::milliseconds(10));
+		}
+		set_err(err, errlen, "seeder: torrent not seeding after 30 s");
+		return -ETIMEDOUT;
 	} catch (lt::system_error const &ex) {
 		set_err(err, errlen, "seeder: not a valid .torrent: %s", ex.code().message().c_str());
 		return -EINVAL;
@@ -2204,6 +2218,7 @@ int bt_seeder_add(bt_seeder *s, const void *torrent, size_t len, const char *sav
 int bt_seeder_port(bt_seeder *s) noexcept
 {
 	try {
+
 		return s->ses->listen_port();
 	} catch (...) {
 		return -EIO;

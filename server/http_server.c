@@ -2,7 +2,11 @@
  * Threading: MHD_USE_THREAD_PER_CONNECTION. A streaming response may block for seconds
  * waiting on the swarm; with one thread per connection a blocked stream never stalls
  * the scan probes and API calls on other connections (a shared poll thread would), and
- * the connection limit bounds the thread count. Bodies are accumulated up to max_body. */
+ * the connection limit bounds the thread count. Bodies are accumulated up to max_body.
+ * Request headers are capped by libmicrohttpd's per-connection memory pool (32 KiB by
+ * default: a header flood gets 431 or a closed connection). Hang-up watcher: one thread
+ * per server polls the sockets of connections whose handler or body reader may block
+ * (http_watch_hangup) and fires their cancel tokens. */
 #include "http_server.h"
 
 #include "log.h"
@@ -13,11 +17,24 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct http_watch {
+	struct http_watch *next, *prev;
+	struct http_server *server;
+	uint64_t id;                    /* the poll loop finds entries by id, not pointer */
+	int fd;
+	gs_cancel *cancel;
+	bool fired;
+};
 
 struct http_server {
 	struct MHD_Daemon *mhd;
@@ -26,12 +43,21 @@ struct http_server {
 	struct http_route *routes;
 	size_t nroutes;
 	unsigned port;
+	/* hang-up watcher */
+	pthread_t watcher;
+	pthread_mutex_t watch_lock;     /* guards the list, next_id, watcher_stop */
+	int watch_wake;                 /* eventfd: the list changed or stop */
+	struct http_watch *watches;
+	uint64_t next_id;
+	bool watcher_stop;
 };
 
 /* Per-request state kept between libmicrohttpd's calls for one request. */
 struct req_state {
+	char *raw_url;
 	char *body;
 	size_t len;
+	bool started;
 	bool too_big;
 };
 
@@ -119,6 +145,17 @@ static bool route_matches(const struct http_route *rt, const char *method, const
 	return strcmp(rt->path, url) == 0;
 }
 
+/* libmicrohttpd's first look at a request: the request-target before it is decoded
+ * (the only place the raw form is available). Its length is bounded by the memory pool. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct req_state *st = xcalloc(1, sizeof *st);
+	(void)cls; (void)conn;
+
+	st->raw_url = xstrdup(uri ? uri : "");
+	return st;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
@@ -130,30 +167,46 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!st) {
 		st = xcalloc(1, sizeof *st);
 		*con_cls = st;
+	}
+	struct http_req req = {
+		.conn = conn, .method = method, .url = url,
+		.raw_url = st->raw_url ? st->raw_url : url,
+	};
+	if (!st->started) {
+		/* A declared oversized body is refused before a byte of it is read;
+		 * libmicrohttpd then closes the connection instead of draining it. */
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		st->started = true;
+		if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+			st->too_big = true;
+			http_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE,
+					 "request body larger than %zu bytes", s->max_body);
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!st->too_big && st->len + *upload_size <= s->max_body) {
-			st->body = xrealloc(st->body, st->len + *upload_size + 1);
-			memcpy(st->body + st->len, upload_data, *upload_size);
-			st->len += *upload_size;
-			st->body[st->len] = '\0';
-		} else {
-			st->too_big = true;
+		if (st->too_big) {
+			*upload_size = 0;
+			return MHD_YES;
 		}
+		if (st->len + *upload_size > s->max_body) {
+			/* Chunked, no length announced: stop reading at the cap. */
+			log_info("http %s: %s %s: body over %zu bytes, connection closed",
+				 s->name, method, url, s->max_body);
+			return MHD_NO;
+		}
+		st->body = xrealloc(st->body, st->len + *upload_size + 1);
+		memcpy(st->body + st->len, upload_data, *upload_size);
+		st->len += *upload_size;
+		st->body[st->len] = '\0';
 		*upload_size = 0;
 		return MHD_YES;
 	}
-
-	struct http_req req = {
-		.conn = conn, .method = method, .url = url,
-		.body = st->body ? st->body : "", .body_len = st->len,
-	};
-	if (st->too_big) {
-		http_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE,
-				 "request body larger than %zu bytes", s->max_body);
-		return MHD_YES;
-	}
+	if (st->too_big)
+		return MHD_YES;         /* the 413 is queued already */
+	req.body = st->body ? st->body : "";
+	req.body_len = st->len;
 	const struct http_route *match = NULL;
 	bool path_known = false;
 	for (size_t i = 0; i < s->nroutes && !match; i++) {
@@ -187,10 +240,142 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)cls; (void)conn; (void)toe;
 
 	if (st) {
+		free(st->raw_url);
 		free(st->body);
 		free(st);
 		*con_cls = NULL;
 	}
+}
+
+/* Every connection remembers its server, so http_watch_hangup finds the watcher. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)conn;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		*socket_context = cls;
+}
+
+static void watcher_kick(http_server *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->watch_wake, &one, sizeof one) < 0 && errno != EAGAIN)
+		log_warn("http %s: hang-up watcher wake: %s", s->name, strerror(errno));
+}
+
+http_watch *http_watch_hangup(struct MHD_Connection *conn, gs_cancel *c)
+{
+	const union MHD_ConnectionInfo *ci;
+	http_server *s;
+	http_watch *w;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (!ci || !(s = ci->socket_context))
+		return NULL;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return NULL;
+	w = xcalloc(1, sizeof *w);
+	w->server = s;
+	w->fd = ci->connect_fd;
+	w->cancel = c;
+	pthread_mutex_lock(&s->watch_lock);
+	w->id = ++s->next_id;
+	w->next = s->watches;
+	if (s->watches)
+		s->watches->prev = w;
+	s->watches = w;
+	pthread_mutex_unlock(&s->watch_lock);
+	watcher_kick(s);
+	return w;
+}
+
+void http_unwatch(http_watch *w)
+{
+	if (!w)
+		return;
+	http_server *s = w->server;
+	pthread_mutex_lock(&s->watch_lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		s->watches = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&s->watch_lock);
+	/* No kick: the loop drops a vanished id on its next pass, and a socket that
+	 * hangs up meanwhile only costs one extra pass. */
+	free(w);
+}
+
+/* Polls the watched sockets for POLLRDHUP/POLLHUP/POLLERR (never POLLIN: a client may
+ * pipeline its next request) and fires each entry's token once. libmicrohttpd shuts
+ * every connection socket down in MHD_stop_daemon, which shows here as a hang-up, so
+ * blocked readers also end at shutdown. */
+static void *watcher_main(void *arg)
+{
+	http_server *s = arg;
+	struct pollfd *pfd = NULL;
+	uint64_t *ids = NULL;
+	size_t cap = 0;
+
+	for (;;) {
+		size_t n = 1;
+
+		pthread_mutex_lock(&s->watch_lock);
+		if (s->watcher_stop) {
+			pthread_mutex_unlock(&s->watch_lock);
+			break;
+		}
+		for (http_watch *w = s->watches; w; w = w->next)
+			n += !w->fired;
+		if (n > cap) {
+			cap = n * 2;
+			pfd = xrealloc(pfd, cap * sizeof *pfd);
+			ids = xrealloc(ids, cap * sizeof *ids);
+		}
+		pfd[0] = (struct pollfd){ .fd = s->watch_wake, .events = POLLIN };
+		n = 1;
+		for (http_watch *w = s->watches; w; w = w->next) {
+			if (w->fired)
+				continue;
+			pfd[n] = (struct pollfd){ .fd = w->fd, .events = POLLRDHUP };
+			ids[n++] = w->id;
+		}
+		pthread_mutex_unlock(&s->watch_lock);
+
+		if (poll(pfd, n, -1) < 0) {
+			if (errno != EINTR)
+				log_warn("http %s: hang-up watcher: poll: %s", s->name,
+					 strerror(errno));
+			continue;
+		}
+		if (pfd[0].revents) {
+			uint64_t v;
+			if (read(s->watch_wake, &v, sizeof v) < 0 && errno != EAGAIN)
+				log_warn("http %s: hang-up watcher: read: %s", s->name,
+					 strerror(errno));
+		}
+		pthread_mutex_lock(&s->watch_lock);
+		for (size_t i = 1; i < n; i++) {
+			if (!(pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+				continue;
+			for (http_watch *w = s->watches; w; w = w->next) {
+				if (w->id != ids[i])
+					continue;
+				if (!w->fired) {
+					w->fired = true;
+					cancel_fire(w->cancel);
+				}
+				break;
+			}
+		}
+		pthread_mutex_unlock(&s->watch_lock);
+	}
+	free(pfd);
+	free(ids);
+	return NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -203,6 +388,26 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	log_warn("http %s: %s", s->name, line);
+}
+
+static void watcher_stop(http_server *s)
+{
+	pthread_mutex_lock(&s->watch_lock);
+	s->watcher_stop = true;
+	pthread_mutex_unlock(&s->watch_lock);
+	watcher_kick(s);
+	pthread_join(s->watcher, NULL);
+	close(s->watch_wake);
+	/* None should be left: each response drops its watch when libmicrohttpd destroys
+	 * it, which MHD_stop_daemon does for every connection. */
+	if (s->watches)
+		log_warn("http %s: hang-up watches left at stop", s->name);
+	while (s->watches) {
+		http_watch *w = s->watches;
+		s->watches = w->next;
+		free(w);
+	}
+	pthread_mutex_destroy(&s->watch_lock);
 }
 
 int http_server_start(const struct http_server_opts *o, const struct http_route *routes,
@@ -237,6 +442,19 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	s->routes = xmalloc(nroutes * sizeof *routes);
 	memcpy(s->routes, routes, nroutes * sizeof *routes);
 	s->nroutes = nroutes;
+	pthread_mutex_init(&s->watch_lock, NULL);
+	s->watch_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int perr = s->watch_wake < 0 ? errno : pthread_create(&s->watcher, NULL, watcher_main, s);
+	if (perr) {
+		int err = perr;
+		if (s->watch_wake >= 0)
+			close(s->watch_wake);
+		pthread_mutex_destroy(&s->watch_lock);
+		free(s->routes);
+		free(s->name);
+		free(s);
+		return -err;
+	}
 
 	errno = 0;
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
@@ -245,9 +463,12 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 		MHD_OPTION_CONNECTION_LIMIT, o->connection_limit ? o->connection_limit : 256,
 		MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds ? o->timeout_seconds : 60,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 		MHD_OPTION_END);
 	if (!s->mhd) {
 		int err = errno ? errno : EADDRINUSE;
+		watcher_stop(s);
 		free(s->routes);
 		free(s->name);
 		free(s);
@@ -268,7 +489,10 @@ void http_server_stop(http_server *s)
 {
 	if (!s)
 		return;
+	/* The watcher outlives the daemon: stopping shuts the connection sockets down and
+	 * the watcher turns that into cancelled reads, so the connection threads exit. */
 	MHD_stop_daemon(s->mhd);
+	watcher_stop(s);
 	free(s->routes);
 	free(s->name);
 	free(s);

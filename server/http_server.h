@@ -1,8 +1,11 @@
 /* http_server.h - the HTTP core every port uses: one libmicrohttpd daemon per port,
- * a route table, capped request bodies and the single errno -> HTTP status mapping.
- * Handlers run on libmicrohttpd's connection threads (thread per connection). */
+ * a route table, capped request bodies, the single errno -> HTTP status mapping and a
+ * hang-up watcher that cancels blocked reads. Handlers run on libmicrohttpd's connection
+ * threads (thread per connection); each server owns one watcher thread. */
 #ifndef GS_HTTP_SERVER_H
 #define GS_HTTP_SERVER_H
+
+#include "cancel.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +21,8 @@ struct http_req {
 	struct MHD_Connection *conn;
 	const char *method;
 	const char *url;                /* decoded path, without the query */
+	const char *raw_url;            /* request-target as sent (not decoded, with query):
+					 * decoding truncates at %00 and turns %2F into '/' */
 	const char *body;
 	size_t body_len;
 	void *ctx;                      /* the route's ctx */
@@ -38,7 +43,8 @@ struct http_server_opts {
 	const char *name;               /* for logs: "api", "metrics", "stream" */
 	const char *address;            /* IPv4 or IPv6 literal */
 	unsigned port;                  /* 0 = pick a free port (tests) */
-	size_t max_body;                /* POST/PUT bodies above this get 413 */
+	size_t max_body;                /* bodies above this get 413 (at once when the
+					 * Content-Length says so; chunked: connection closed) */
 	unsigned connection_limit;
 	unsigned timeout_seconds;       /* idle connection timeout (slowloris) */
 };
@@ -51,6 +57,17 @@ unsigned http_server_port(const http_server *s);
 
 /* The one place errno values become HTTP statuses. */
 unsigned http_status_from_errno(int err);
+
+typedef struct http_watch http_watch;
+
+/* Fires c when the client of conn hangs up (FIN or RST) or the server stops, so that a
+ * handler or content reader blocked on the swarm for it returns at once. Needed because
+ * with a thread per connection libmicrohttpd only sees a hang-up after the blocked call
+ * returns. A half-close counts as a hang-up (as nginx treats it). Returns the handle
+ * for http_unwatch, which must run before c is destroyed; NULL if conn is not served
+ * by http_server (c then never fires from here). */
+http_watch *http_watch_hangup(struct MHD_Connection *conn, gs_cancel *c);
+void http_unwatch(http_watch *w);
 
 /* Reply helpers: take ownership of nothing; return 0 or -EIO. */
 int http_reply_json(struct http_req *r, unsigned status, const struct cJSON *body);

@@ -4,7 +4,6 @@ noinst_LIBRARIES += %D%/libgs_server.a
 %C%_libgs_server_a_SOURCES = \
 	%D%/api.c %D%/api.h \
 	%D%/bt.h %D%/bt_cli.c %D%/bt_cli.h \
-	%D%/cancel.c %D%/cancel.h \
 	%D%/catalog.c %D%/catalog.h \
 	%D%/cfg.c %D%/cfg.h \
 	%D%/cli_opts.c %D%/cli_opts.h \
@@ -20,10 +19,10 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/torrents.c %D%/torrents.h \
 	%D%/warmup.c %D%/warmup.h
 
-# The libtorrent shim: the only C++ file, in its own library so tests that do not need
-# the engine link without libtorrent.
+# The libtorrent shim (the only C++ file) and the cancel token its reads take, in their
+# own library so tests that do not need the engine link without libtorrent.
 noinst_LIBRARIES += %D%/libgs_engine.a
-%C%_libgs_engine_a_SOURCES = %D%/bt_shim.cc %D%/bt.h
+%C%_libgs_engine_a_SOURCES = %D%/bt_shim.cc %D%/bt.h %D%/cancel.c %D%/cancel.h
 
 bin_PROGRAMS += gostream
 gostream_SOURCES = %D%/main.c

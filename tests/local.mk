@@ -27,10 +27,17 @@ tests_unit_library_test_SOURCES = tests/unit/library_test.c tests/unit/testlib.h
 tests_unit_library_test_LDADD = $(GS_TEST_LDADD)
 tests_integration_catalog_driver_SOURCES = tests/integration/catalog_driver.c
 tests_integration_catalog_driver_LDADD = $(GS_TEST_LDADD)
+check_PROGRAMS += tests/unit/bt_test tests/integration/bt_driver
+GS_ENGINE_TEST_LDADD = server/libgs_server.a server/libgs_engine.a $(LIBTORRENT_LIBS) $(GS_LIBS)
+tests_unit_bt_test_SOURCES = tests/unit/bt_test.c tests/unit/testlib.h
+nodist_EXTRA_tests_unit_bt_test_SOURCES = tests/link_cxx.cc
+tests_unit_bt_test_LDADD = $(GS_ENGINE_TEST_LDADD)
+tests_integration_bt_driver_SOURCES = tests/integration/bt_driver.c
+nodist_EXTRA_tests_integration_bt_driver_SOURCES = tests/link_cxx.cc
+tests_integration_bt_driver_LDADD = $(GS_ENGINE_TEST_LDADD)
 tests_integration_stream_driver_SOURCES = tests/integration/stream_driver.c
 nodist_EXTRA_tests_integration_stream_driver_SOURCES = tests/link_cxx.cc
-tests_integration_stream_driver_LDADD = server/libgs_server.a server/libgs_engine.a \
-	$(LIBTORRENT_LIBS) $(GS_LIBS)
+tests_integration_stream_driver_LDADD = $(GS_ENGINE_TEST_LDADD)
 
 GS_INTEGRATION_TESTS = \
 	tests/integration/api_torrents.sh \
@@ -39,11 +46,17 @@ GS_INTEGRATION_TESTS = \
 	tests/integration/config_files.sh \
 	tests/integration/daemon_lifecycle.sh \
 	tests/integration/demo.sh \
+	tests/integration/engine_badinput.sh \
+	tests/integration/engine_evict.sh \
+	tests/integration/engine_links.sh \
+	tests/integration/engine_pack.sh \
+	tests/integration/engine_shield.sh \
+	tests/integration/engine_single.sh \
 	tests/integration/warmup_crash.sh \
 	tests/integration/stream_patterns.sh
 
 TESTS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
-	tests/unit/racache_test tests/unit/warmup_test \
+	tests/unit/racache_test tests/unit/warmup_test tests/unit/bt_test \
 	$(GS_INTEGRATION_TESTS)
-EXTRA_DIST += tests/lib/common.sh tests/lib/mkmedia.sh tests/lib/seeder.py \
+EXTRA_DIST += tests/lib/common.sh tests/lib/mkmedia.sh tests/lib/seeder.py tests/lib/bt_testlib.sh \
 	$(GS_INTEGRATION_TESTS)

@@ -13,6 +13,7 @@
  *                                   0 bytes (ERRNO 0)
  *            restart                save info dict + peers, destroy the engine, make a new one
  *                                   and load the torrent from the saved bytes (no metadata)
+ *            apply:CACHE_MB         bt_engine_apply_settings with a new cache size
  *            close | open | sleep:MS | fastdrop | priority:0|1
  *            waitsleep:MS           wait (bounded) until the torrent is asleep
  *   Exit: 0 when every op did what it should, 3 otherwise, 2 on usage errors.
@@ -282,6 +283,15 @@ int main(int argc, char **argv)
 		} else if (!strcmp(op, "open")) {
 			rc = bt_torrent_open(t, NULL);
 			printf(", {\"op\": \"open\", \"rc\": %d, \"ms\": %" PRId64 "}", rc, ms_now() - start);
+		} else if (!strncmp(op, "apply:", 6)) {
+			/* live settings change: new cache size, a rate limit, a new user agent */
+			cfg.cache_size = atoll(op + 6) << 20;
+			cfg.download_rate_limit = 0;
+			snprintf(cfg.user_agent, sizeof cfg.user_agent, "gostream-test/2");
+			rc = bt_engine_apply_settings(e, &cfg);
+			printf(", {\"op\": \"apply\", \"rc\": %d}", rc);
+			if (rc < 0)
+				failed = 1;
 		} else if (!strcmp(op, "fastdrop")) {
 			bt_torrent_fast_drop(t);
 		} else if (!strncmp(op, "priority:", 9)) {

@@ -19,6 +19,8 @@ expect_cli() {
 	shift 2
 	timeout -k 5 60 "$BT_DRIVER" "$@" > "$T/out" 2> "$T/err" || rc=$?
 	[ "$rc" = "$want" ] || { cat "$T/err" >&2; bt_fail "'$*' exited $rc, want $want"; }
+	grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$T/err" &&
+		{ cat "$T/err" >&2; bt_fail "sanitizer report: $*"; }
 	[ -z "$re" ] || grep -Eq -- "$re" "$T/err" || { cat "$T/err" >&2; bt_fail "'$*': no /$re/ on stderr"; }
 }
 

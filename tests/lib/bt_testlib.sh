@@ -63,6 +63,10 @@ bt_run() {
 		cat "$out.err" >&2
 		bt_fail "bt_driver killed or timed out (status $rc): $*"
 	fi
+	if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$out.err"; then
+		cat "$out.err" >&2
+		bt_fail "sanitizer report from bt_driver: $*"
+	fi
 	return "$rc"
 }
 

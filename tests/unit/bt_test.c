@@ -10,7 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <time.h>
+
 #include "bt.h"
+#include "cancel.h"
 #include "log.h"
 #include "testlib.h"
 
@@ -62,6 +66,42 @@ static void test_defaults(void)
 	CHECK_EQ_INT(s.fast_drop_s, 10);
 	CHECK_EQ_INT(s.responsive, 1);
 	CHECK_STR(s.peer_id_prefix, "-GS0100-");
+}
+
+static void *fire_later(void *arg)
+{
+	usleep(200000);
+	cancel_fire(arg);
+	return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A read with no peer blocks; the cancel token ends it with -EINTR at once. */
+static void test_cancel(bt_torrent *t)
+{
+	char buf[64];
+	gs_cancel c;
+	pthread_t th;
+	CHECK_EQ_INT(bt_torrent_open(t, NULL), 0);
+	cancel_init(&c);
+	int64_t t0 = mono_ms();
+	pthread_create(&th, NULL, fire_later, &c);
+	CHECK_EQ_INT(bt_read(t, 0, 0, buf, sizeof buf, &c), -EINTR);
+	int64_t ms = mono_ms() - t0;
+	CHECK(ms >= 150 && ms < 1500);
+	pthread_join(th, NULL);
+	/* already fired: no wait at all */
+	t0 = mono_ms();
+	CHECK_EQ_INT(bt_read(t, 0, 0, buf, sizeof buf, &c), -EINTR);
+	CHECK(mono_ms() - t0 < 100);
+	cancel_destroy(&c);
+	bt_torrent_close(t);
 }
 
 static void test_roundtrip(void)
@@ -124,6 +164,7 @@ static void test_roundtrip(void)
 	/* read before open: refused */
 	char buf[64];
 	CHECK_EQ_INT(bt_read(t, 0, 0, buf, sizeof buf, NULL), -EBADF);
+	test_cancel(t);
 
 	bt_seeder *sd = NULL;
 	CHECK_EQ_INT(bt_seeder_start("127.0.0.9:0", &sd, err, sizeof err), 0);
