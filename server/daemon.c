@@ -1,15 +1,18 @@
 /* daemon.c - start-up, signal loop and orderly shutdown (see daemon.h).
  * Start order: log -> state folder -> metrics port (so /health can say what failed)
- * -> torrents (catalog + engine) -> API and stream ports; stop in reverse. Signals are
+ * -> torrents (catalog + engine) -> library + stream layer -> API port -> stream port
+ * (HTTP files + WebDAV) -> FUSE mount when configured; stop in reverse. Signals are
  * blocked in every thread and taken synchronously here with sigwaitinfo, so no handler
- * runs in async context.
- * Status: the library, stream layer, FUSE and WebDAV join this start list as their
- * issues land; until then they are reported as not available. */
+ * runs in async context. */
 #include "daemon.h"
 
 #include "api.h"
 #include "config.h"
+#include "http_files.h"
 #include "http_server.h"
+#ifdef HAVE_FUSE
+#include "fs.h"
+#endif
 #include "log.h"
 #include "mem.h"
 #include "library.h"
@@ -38,6 +41,9 @@ struct gs_daemon {
 	http_server *metrics;
 	http_server *api;
 	http_server *stream;
+#ifdef HAVE_FUSE
+	fs_mount *fuse;
+#endif
 };
 
 void daemon_block_signals(void)
@@ -215,6 +221,10 @@ static int start_port(gs_daemon *d, const char *name, long long port,
 
 static void stop_all(gs_daemon *d)
 {
+#ifdef HAVE_FUSE
+	fs_stop(d->fuse);       /* first: ends in-flight FUSE reads, unmounts */
+	d->fuse = NULL;
+#endif
 	http_server_stop(d->stream);
 	http_server_stop(d->api);
 	http_server_stop(d->metrics);
@@ -275,13 +285,27 @@ int daemon_run(const struct daemon_opts *o)
 		goto err_ports;
 	if (start_port(&d, "api", cfg->api_port, api_routes, &d.api) < 0)
 		goto err_ports;
-	if (start_port(&d, "stream", cfg->proxy_listen_port, NULL, &d.stream) < 0)
+	if (start_port(&d, "stream", cfg->proxy_listen_port, http_files_routes, &d.stream) < 0)
 		goto err_ports;
+	if (cfg->fuse_mount_path[0]) {
+#ifdef HAVE_FUSE
+		struct fs_opts fo = {
+			.mount_path = cfg->fuse_mount_path,
+			.allow_other = cfg->fuse_allow_other,
+			.attr_timeout = cfg->attr_timeout,
+			.entry_timeout = cfg->entry_timeout,
+		};
+		if (fs_start(&fo, d.library, d.streams, &d.fuse) < 0)
+			goto err_ports;
+		log_info("FUSE: library mounted at %s", cfg->fuse_mount_path);
+#else
+		log_error("fuse_mount_path is set but this gostream was built with --disable-fuse");
+		goto err_ports;
+#endif
+	}
 	log_info("listening: stream http://%s:%u/  api http://%s:%u/  metrics http://%s:%u/",
 		 cfg->listen_address, http_server_port(d.stream), cfg->listen_address,
 		 http_server_port(d.api), cfg->listen_address, http_server_port(d.metrics));
-	log_warn("not available yet: HTTP streaming, WebDAV, FUSE mount "
-		 "(the stream port answers 404 until they land)");
 
 	if (o->on_ready && o->on_ready(&d, o->on_ready_arg) < 0)
 		goto err_ports;

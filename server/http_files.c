@@ -10,7 +10,10 @@
  * The first block is read before the headers go out, so a dead or removed torrent gets
  * a real status (504, 404) instead of a 200 with an empty body; a later failure can only
  * end the body early (MHD_CONTENT_READER_END_WITH_ERROR) and the client retries with a
- * Range, as players do. */
+ * Range, as players do.
+ * Status: Range on HEAD is ignored (RFC 9110 §14.2: defined for GET only); absolute-form
+ * request targets ("GET http://host/x") get the core's 404; one debug line per response
+ * is the access log; http_files_stats_get() is not yet shown by /metrics. */
 #include "http_files.h"
 
 #include "dav.h"
@@ -479,8 +482,9 @@ static int serve_file(struct http_req *r, const lib_entry *e)
 		break;
 	}
 
-	resp = MHD_create_response_from_callback(b->total, HTTP_FILES_BLOCK, body_reader, b,
-						 body_free);
+	/* libmicrohttpd allocates the block with the response: no 256 KiB for a probe. */
+	size_t block = b->total < HTTP_FILES_BLOCK ? (size_t)b->total + 1 : HTTP_FILES_BLOCK;
+	resp = MHD_create_response_from_callback(b->total, block, body_reader, b, body_free);
 	if (!resp) {
 		body_free(b);
 		return -EIO;

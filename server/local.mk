@@ -9,6 +9,8 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/cli_opts.c %D%/cli_opts.h \
 	%D%/daemon.c %D%/daemon.h \
 	%D%/demo.c %D%/demo.h \
+	%D%/http_files.c %D%/http_files.h \
+	%D%/http_range.c %D%/http_range.h \
 	%D%/http_server.c %D%/http_server.h \
 	%D%/library.c %D%/library.h \
 	%D%/log.c %D%/log.h \
@@ -28,4 +30,5 @@ bin_PROGRAMS += gostream
 gostream_SOURCES = %D%/main.c
 # The shim is C++: link with the C++ driver.
 nodist_EXTRA_gostream_SOURCES = %D%/link_cxx.cc
-gostream_LDADD = %D%/libgs_server.a %D%/libgs_engine.a $(LIBTORRENT_LIBS) $(GS_LIBS)
+gostream_LDADD = %D%/libgs_server.a davfs/libgs_davfs.a $(GS_FUSE_LIB) %D%/libgs_server.a \
+	%D%/libgs_engine.a $(LIBTORRENT_LIBS) $(GS_LIBS)

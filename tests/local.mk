@@ -28,7 +28,8 @@ tests_unit_library_test_LDADD = $(GS_TEST_LDADD)
 tests_integration_catalog_driver_SOURCES = tests/integration/catalog_driver.c
 tests_integration_catalog_driver_LDADD = $(GS_TEST_LDADD)
 check_PROGRAMS += tests/unit/bt_test tests/integration/bt_driver
-GS_ENGINE_TEST_LDADD = server/libgs_server.a server/libgs_engine.a $(LIBTORRENT_LIBS) $(GS_LIBS)
+GS_ENGINE_TEST_LDADD = server/libgs_server.a davfs/libgs_davfs.a $(GS_FUSE_LIB) server/libgs_server.a \
+	server/libgs_engine.a $(LIBTORRENT_LIBS) $(GS_LIBS)
 tests_unit_bt_test_SOURCES = tests/unit/bt_test.c tests/unit/testlib.h
 nodist_EXTRA_tests_unit_bt_test_SOURCES = tests/link_cxx.cc
 tests_unit_bt_test_LDADD = $(GS_ENGINE_TEST_LDADD)
