@@ -2,14 +2,16 @@
  * private temp state folder, makes a torrent of it, seeds it from a second libtorrent
  * session in this process on 127.0.0.2, adds it to the catalog as "Demo (2026)" and runs
  * the daemon, printing what to try. DHT/LSD/UPnP are off: the swarm is this machine.
- * Status: the library entry movies/Demo (2026).mkv and its HTTP/WebDAV/FUSE paths need
- * the library, stream layer and front ends; until they land the demo says so. */
+ * The video then appears as movies/Demo (2026).mkv over HTTP, WebDAV and (when /dev/fuse
+ * is usable) a FUSE mount inside the temp folder. */
+#include "config.h"
 #include "demo.h"
 
 #include "cli_opts.h"
 #include "bt.h"
 #include "catalog.h"
 #include "daemon.h"
+#include "http_files.h"
 #include "torrents.h"
 #include "log.h"
 #include "mem.h"
@@ -128,20 +130,28 @@ static int demo_ready(gs_daemon *d, void *arg)
 	if (dm->have_video)
 		printf("  generated video:   %s\n", dm->video);
 	else
-		printf("  generated video:   none (ffmpeg is missing or failed)\n");
-	if (dm->hash[0])
-		printf("  seeded from:       %s (in-process libtorrent session)\n"
-		       "  torrent:           %s \"Demo (2026)\" in the catalog\n",
+		printf("  generated video:   none (ffmpeg is missing or failed): nothing to stream\n");
+	if (dm->hash[0]) {
+		char *href = http_files_href("movies/Demo (2026).mkv", false);
+		unsigned sp = daemon_port(d, "stream");
+		printf("  seeded from:       %s (a second libtorrent session in this process)\n"
+		       "  library entry:     movies/Demo (2026).mkv (torrent %s)\n\n",
 		       dm->peer, dm->hash);
-	printf("  not available yet: the library entry movies/Demo (2026).mkv and its HTTP,\n"
-	       "                     WebDAV and FUSE paths (library, stream layer, front ends)\n\n");
-	printf("Try what exists now:\n");
-	if (dm->hash[0])
-		printf("  curl -s -X POST -d '{\"action\":\"list\"}' http://%s:%u/torrents\n", a,
-		       daemon_port(d, "api"));
-	printf("  curl http://%s:%u/health\n", a, daemon_port(d, "metrics"));
+		printf("Try:\n");
+		printf("  curl -r 0-1023 -o /dev/null -w '%%{http_code} %%{size_download}\\n' "
+		       "'http://%s:%u%s'\n", a, sp, href);
+		printf("  ffprobe 'http://%s:%u%s'\n", a, sp, href);
+		printf("  vlc 'http://%s:%u%s'\n", a, sp, href);
+		printf("  curl -X PROPFIND -H 'Depth: 1' http://%s:%u/movies/     (WebDAV)\n", a, sp);
+		if (c->fuse_mount_path[0])
+			printf("  ls -l '%s/movies'     (FUSE mount)\n", c->fuse_mount_path);
+		else
+			printf("  (no FUSE mount: /dev/fuse is not usable here)\n");
+		free(href);
+	}
+	printf("  curl -s -X POST -d '{\"action\":\"list\"}' http://%s:%u/torrents\n", a,
+	       daemon_port(d, "api"));
 	printf("  curl http://%s:%u/metrics\n", a, daemon_port(d, "metrics"));
-	printf("  curl http://%s:%u/echo\n", a, daemon_port(d, "api"));
 	printf("\nCtrl-C stops the demo and removes %s\n", dm->dir);
 	fflush(stdout);
 	return 0;
@@ -187,6 +197,14 @@ int demo_main(int argc, char **argv)
 		.cfg = &cfg, .config_source = "demo", .config_path = path,
 		.on_ready = demo_ready, .on_ready_arg = &dm,
 	};
+	/* Mount the library too when this machine allows FUSE and the config names no
+	 * mount point of its own. */
+#ifdef HAVE_FUSE
+	if (!cfg.fuse_mount_path[0] && access("/dev/fuse", R_OK | W_OK) == 0) {
+		free(cfg.fuse_mount_path);
+		cfg.fuse_mount_path = xasprintf("%s/mnt", dm.dir);
+	}
+#endif
 	/* The swarm is this machine: no DHT, LSD, UPnP or uTP detour. */
 	cfg.engine.DisableDHT = cfg.engine.DisableLSD = cfg.engine.DisableUPNP = true;
 	cfg.engine.DisableUTP = true;
@@ -194,7 +212,7 @@ int demo_main(int argc, char **argv)
 	if (dm.seeder)
 		bt_seeder_stop(dm.seeder);
 	free(dm.torrent);
-	if (nftw(dm.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+	if (nftw(dm.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
 		log_warn("demo: cannot remove %s: %s", dm.dir, strerror(errno));
 	else
 		log_info("demo: removed %s", dm.dir);
