@@ -27,6 +27,12 @@ tests_unit_library_test_SOURCES = tests/unit/library_test.c tests/unit/testlib.h
 tests_unit_library_test_LDADD = $(GS_TEST_LDADD)
 tests_integration_catalog_driver_SOURCES = tests/integration/catalog_driver.c
 tests_integration_catalog_driver_LDADD = $(GS_TEST_LDADD)
+check_PROGRAMS += tests/unit/http_range_test tests/unit/dav_xml_test
+tests_unit_http_range_test_SOURCES = tests/unit/http_range_test.c tests/unit/testlib.h
+tests_unit_http_range_test_LDADD = $(GS_TEST_LDADD)
+tests_unit_dav_xml_test_SOURCES = tests/unit/dav_xml_test.c tests/unit/testlib.h
+tests_unit_dav_xml_test_LDADD = $(GS_TEST_LDADD)
+
 check_PROGRAMS += tests/unit/bt_test tests/integration/bt_driver
 GS_ENGINE_TEST_LDADD = server/libgs_server.a davfs/libgs_davfs.a $(GS_FUSE_LIB) server/libgs_server.a \
 	server/libgs_engine.a $(LIBTORRENT_LIBS) $(GS_LIBS)
@@ -53,11 +59,21 @@ GS_INTEGRATION_TESTS = \
 	tests/integration/engine_pack.sh \
 	tests/integration/engine_shield.sh \
 	tests/integration/engine_single.sh \
+	tests/integration/http_ffprobe.sh \
+	tests/integration/http_hostile.sh \
+	tests/integration/http_load.sh \
+	tests/integration/http_range.sh \
+	tests/integration/webdav_davfs.sh \
+	tests/integration/webdav_litmus.sh \
+	tests/integration/webdav_many.sh \
+	tests/integration/webdav_props.sh \
+	tests/integration/webdav_rclone.sh \
 	tests/integration/warmup_crash.sh \
 	tests/integration/stream_patterns.sh
 
 TESTS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
 	tests/unit/racache_test tests/unit/warmup_test tests/unit/bt_test \
+	tests/unit/http_range_test tests/unit/dav_xml_test \
 	$(GS_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/mkmedia.sh tests/lib/seeder.py tests/lib/bt_testlib.sh \
 	$(GS_INTEGRATION_TESTS)
