@@ -1,25 +1,34 @@
 /* api.c - the JSON control API on api_port (see api.h), shaped like TorrServer/GoStorm:
- * POST /torrents {"action": add|get|set|rem|list|active|wipe, ...} answering TorrentStatus
- * objects, GET /echo. Handlers run on HTTP connection threads; `add` may block for the
- * metadata fetch (bounded by MetadataTimeoutSeconds), which thread-per-connection allows.
- * Status: drop, /settings, /torrent/upload, /stream and auth arrive with the API issue. */
+ * POST /torrents {"action": add|get|set|rem|drop|list|active|wipe, ...} answering
+ * TorrentStatus objects, POST /settings {"action": get|set|def} over the engine settings
+ * (settings.c), POST /torrent/upload (multipart .torrent files, parsed by
+ * libmicrohttpd's post processor over the buffered body), GET /echo; /stream and /play
+ * come from api_play.c. Handlers run on HTTP connection threads; `add` and an upload may
+ * block for the metadata fetch (bounded by MetadataTimeoutSeconds), which
+ * thread-per-connection allows. Credentials are checked by the HTTP core (auth.h). */
 #include "api.h"
 
+#include "api_play.h"
 #include "config.h"
 #include "catalog.h"
 #include "daemon.h"
 #include "log.h"
 #include "mem.h"
+#include "settings.h"
 #include "torrents.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define API_MAX_FILES 10000
+#define UPLOAD_MAX_FILES 16             /* .torrent parts in one upload */
+#define UPLOAD_MAX_FIELD CAT_MAX_STRING /* title, category, poster, imdb */
 
 static const char *category_name(int c)
 {
@@ -28,7 +37,7 @@ static const char *category_name(int c)
 
 /* TorrentStatus of a record; engine figures from the registered handle, never waking it.
  * TorrServer numbers files from 1 in file_stats (its stream URLs use that index). */
-static cJSON *torrent_status(gs_torrents *t, const cat_record *r)
+cJSON *api_torrent_status(gs_torrents *t, const cat_record *r)
 {
 	cJSON *o = cJSON_CreateObject();
 	bt_torrent *bt = torrents_peek(t, r->hash);
@@ -105,6 +114,34 @@ static bool imdb_valid(const char *s)
 	return ok;
 }
 
+/* Checks what add and upload share: category (default movie) and imdb. 0, or -EINVAL
+ * with the reason in why. */
+static int meta_check(struct torrents_meta *m, const char *category, char *why, size_t n)
+{
+	int cat;
+
+	if (parse_category(category, &cat) < 0) {
+		snprintf(why, n, "category must be \"movie\" or \"tv\" (got \"%.40s\")", category);
+		return -EINVAL;
+	}
+	m->category = cat;
+	if (m->imdb && *m->imdb && !imdb_valid(m->imdb)) {
+		snprintf(why, n, "imdb must look like tt0113277 (got \"%.40s\")", m->imdb);
+		return -EINVAL;
+	}
+	if (m->imdb && !*m->imdb)
+		m->imdb = NULL;
+	return 0;
+}
+
+int api_reply_add_error(struct http_req *r, int rc, const char *err)
+{
+	if (rc == -ETIMEDOUT)
+		return http_reply_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "%s", err);
+	return http_reply_error(r, rc == -EINVAL || rc == -ENOENT ? MHD_HTTP_BAD_REQUEST :
+				http_status_from_errno(rc), "%s", err[0] ? err : strerror(-rc));
+}
+
 static int reply_status_of(struct http_req *r, gs_torrents *t, const char *hash)
 {
 	cat_record *rec = NULL;
@@ -114,7 +151,7 @@ static int reply_status_of(struct http_req *r, gs_torrents *t, const char *hash)
 		return http_reply_error(r, MHD_HTTP_NOT_FOUND, "unknown torrent hash \"%s\"", hash);
 	if (rc < 0)
 		return rc;
-	cJSON *o = torrent_status(t, rec);
+	cJSON *o = api_torrent_status(t, rec);
 	rc = http_reply_json(r, MHD_HTTP_OK, o);
 	cJSON_Delete(o);
 	cat_record_free(rec);
@@ -123,7 +160,7 @@ static int reply_status_of(struct http_req *r, gs_torrents *t, const char *hash)
 
 static int action_add(struct http_req *r, gs_torrents *t, const cJSON *body)
 {
-	int bad = 0, cat;
+	int bad = 0;
 	const char *link = opt_string(body, "link", &bad);
 	struct torrents_meta m = {
 		.title = opt_string(body, "title", &bad),
@@ -144,15 +181,8 @@ static int action_add(struct http_req *r, gs_torrents *t, const cJSON *body)
 			"link, title, category, poster, data and imdb must be strings");
 	if (!link || !*link)
 		return http_reply_error(r, MHD_HTTP_BAD_REQUEST, "add: missing field \"link\"");
-	if (parse_category(category, &cat) < 0)
-		return http_reply_error(r, MHD_HTTP_BAD_REQUEST,
-			"category must be \"movie\" or \"tv\" (got \"%s\")", category);
-	m.category = cat;
-	if (m.imdb && *m.imdb && !imdb_valid(m.imdb))
-		return http_reply_error(r, MHD_HTTP_BAD_REQUEST,
-			"imdb must look like tt0113277 (got \"%s\")", m.imdb);
-	if (m.imdb && !*m.imdb)
-		m.imdb = NULL;
+	if (meta_check(&m, category, err, sizeof err) < 0)
+		return http_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", err);
 	if (files && !cJSON_IsNull(files)) {
 		int n = cJSON_GetArraySize(files);
 		if (!cJSON_IsArray(files) || n > API_MAX_FILES)
@@ -198,11 +228,8 @@ static int action_add(struct http_req *r, gs_torrents *t, const cJSON *body)
 	rc = torrents_add(t, link, NULL, 0, peer_list, &m, hash, err, sizeof err);
 	free(idx);
 	free(peer_list);
-	if (rc == -ETIMEDOUT)
-		return http_reply_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "%s", err);
 	if (rc < 0)
-		return http_reply_error(r, rc == -EINVAL || rc == -ENOENT ? MHD_HTTP_BAD_REQUEST :
-					http_status_from_errno(rc), "%s", err[0] ? err : strerror(-rc));
+		return api_reply_add_error(r, rc, err);
 	return reply_status_of(r, t, hash);
 }
 
@@ -284,6 +311,52 @@ static int action_rem(struct http_req *r, gs_torrents *t, const cJSON *body)
 	return http_reply_text(r, MHD_HTTP_OK, "application/json", "{}\n");
 }
 
+/* TorrServer's "drop": the torrent leaves the swarm now, keeping its record, its warmup
+ * data and the pieces in RAM. A torrent being read is fast-dropped instead (it sleeps
+ * FastDropSeconds after its last reader), and the reply says so in a header. */
+static int action_drop(struct http_req *r, gs_torrents *t, const cJSON *body)
+{
+	const char *hash = need_hash(r, body, "drop");
+	cat_record *rec = NULL;
+	bool deferred = false;
+
+	if (!hash)
+		return 0;
+	if (catalog_get(torrents_catalog(t), hash, &rec) < 0)
+		return http_reply_error(r, MHD_HTTP_NOT_FOUND, "unknown torrent hash \"%s\"", hash);
+	bt_torrent *bt = torrents_peek(t, hash);
+	if (bt) {
+		int rc = bt_torrent_sleep(bt);
+		deferred = rc == -EBUSY;
+		/* The engine's housekeeping takes it out within ~100 ms: wait (bounded) so
+		 * the status below shows the torrent asleep. */
+		for (int i = 0; rc == 0 && i < 100; i++) {
+			bt_torrent_status st;
+			if (bt_torrent_get_status(bt, &st) < 0 || !st.active)
+				break;
+			nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+		}
+		log_info("drop %s: %s", rec->hash, deferred ?
+			 "being read: sleeps FastDropSeconds after the last reader" : "asleep");
+	}
+	cJSON *o = api_torrent_status(t, rec);
+	cat_record_free(rec);
+	char *text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!text)
+		return -EIO;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text,
+								     MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return -EIO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (deferred)
+		MHD_add_response_header(resp, "X-Gostream-Drop", "after-readers");
+	return http_reply(r, MHD_HTTP_OK, resp);
+}
+
 struct list_ctx {
 	gs_torrents *t;
 	cJSON *arr;
@@ -300,7 +373,7 @@ static int list_one(void *arg, const cat_record *rec)
 		if (!bt || bt_torrent_get_status(bt, &st) < 0 || !st.active)
 			return 0;
 	}
-	cJSON_AddItemToArray(l->arr, torrent_status(l->t, rec));
+	cJSON_AddItemToArray(l->arr, api_torrent_status(l->t, rec));
 	return 0;
 }
 
@@ -352,6 +425,9 @@ static int on_torrents(struct http_req *r)
 
 	if (!t)
 		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "torrent engine not running");
+	if (r->body_len > API_MAX_JSON)
+		return http_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+					"request body larger than %u bytes", API_MAX_JSON);
 	body = cJSON_ParseWithLength(r->body, r->body_len);
 	if (!body || !cJSON_IsObject(body)) {
 		cJSON_Delete(body);
@@ -370,6 +446,8 @@ static int on_torrents(struct http_req *r)
 		rc = action_set(r, t, body);
 	else if (strcmp(action, "rem") == 0)
 		rc = action_rem(r, t, body);
+	else if (strcmp(action, "drop") == 0)
+		rc = action_drop(r, t, body);
 	else if (strcmp(action, "list") == 0)
 		rc = action_list(r, t, false);
 	else if (strcmp(action, "active") == 0)
@@ -379,8 +457,274 @@ static int on_torrents(struct http_req *r)
 		rc = http_reply_text(r, MHD_HTTP_OK, "application/json", "{}\n");
 	} else
 		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
-			"unknown action \"%.40s\" (add, get, set, rem, list, active, wipe)", action);
+			"unknown action \"%.40s\" (add, get, set, rem, drop, list, active, wipe)",
+			action);
 	cJSON_Delete(body);
+	return rc;
+}
+
+/* ---- POST /settings ---- */
+
+/* A header value of names: only [A-Za-z0-9_.-] names (they come from the client, and a
+ * header must not carry CR/LF), comma separated, bounded. */
+static void names_header(struct MHD_Response *resp, const char *header, const cJSON *names)
+{
+	char v[512];
+	size_t o = 0;
+	const cJSON *n;
+
+	v[0] = '\0';
+	cJSON_ArrayForEach(n, names) {
+		const char *s = n->valuestring;
+		size_t len = strlen(s);
+		if (len == 0 || len > 64 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+			"qrstuvwxyz0123456789_.-") != len || o + len + 3 >= sizeof v)
+			continue;
+		o += (size_t)snprintf(v + o, sizeof v - o, "%s%s", o ? ", " : "", s);
+	}
+	if (o)
+		MHD_add_response_header(resp, header, v);
+}
+
+static int reply_settings(struct http_req *r, gs_settings *st, const struct settings_result *res)
+{
+	cJSON *o = settings_get(st);
+	char *text = cJSON_PrintUnformatted(o);
+
+	cJSON_Delete(o);
+	if (!text)
+		return -EIO;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text,
+								     MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return -EIO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (res) {
+		names_header(resp, "X-Gostream-Ignored", res->ignored);
+		names_header(resp, "X-Gostream-At-Next-Start", res->at_start);
+	}
+	return http_reply(r, MHD_HTTP_OK, resp);
+}
+
+static int on_settings(struct http_req *r)
+{
+	gs_settings *st = daemon_settings(r->ctx);
+	struct settings_result res = { 0 };
+	char err[512] = "";
+	cJSON *body;
+	int rc;
+
+	if (!st)
+		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "settings not loaded");
+	if (r->body_len > API_MAX_JSON)
+		return http_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+					"request body larger than %u bytes", API_MAX_JSON);
+	body = cJSON_ParseWithLength(r->body, r->body_len);
+	if (!body || !cJSON_IsObject(body)) {
+		cJSON_Delete(body);
+		return http_reply_error(r, MHD_HTTP_BAD_REQUEST, "body must be a JSON object");
+	}
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "action");
+	const char *action = cJSON_IsString(a) ? a->valuestring : NULL;
+	if (!action) {
+		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "missing field \"action\"");
+		goto out;
+	}
+	if (strcmp(action, "get") == 0) {
+		rc = reply_settings(r, st, NULL);
+		goto out;
+	}
+	if (strcmp(action, "set") == 0) {
+		const cJSON *sets = cJSON_GetObjectItemCaseSensitive(body, "sets");
+		if (!cJSON_IsObject(sets)) {
+			rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
+				"set: missing field \"sets\" (an object such as {\"CacheSize\": 67108864})");
+			goto out;
+		}
+		rc = settings_set(st, daemon_torrents(r->ctx), sets, &res, err, sizeof err);
+	} else if (strcmp(action, "def") == 0) {
+		rc = settings_reset(st, daemon_torrents(r->ctx), &res, err, sizeof err);
+	} else {
+		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
+				      "unknown action \"%.40s\" (get, set, def)", action);
+		goto out;
+	}
+	if (rc == -EINVAL)
+		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "sets: %s", err);
+	else if (rc < 0)
+		rc = http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+	else if (res.apply_error)
+		rc = http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			"saved, but the engine did not take the new settings now (%s); they apply "
+			"at the next start", strerror(-res.apply_error));
+	else
+		rc = reply_settings(r, st, &res);
+out:
+	settings_result_free(&res);
+	cJSON_Delete(body);
+	return rc;
+}
+
+/* ---- POST /torrent/upload ---- */
+
+/* What the post processor collected. Text fields are capped; file parts are bounded by
+ * the api port's body cap (they are slices of the body, copied). */
+struct upload {
+	char *field[6];                 /* title, category, poster, data, imdb, peers */
+	size_t field_len[6];
+	struct { char *buf; size_t len; } file[UPLOAD_MAX_FILES];
+	int nfiles;
+	bool in_file;                   /* the part being parsed is a file */
+	char problem[160];              /* first reason to refuse the upload */
+};
+
+/* "peers" (ours, as in add: "ip:port", several separated by commas or given as several
+ * parts) lets an upload name where the swarm is when the .torrent has no tracker. */
+static const char *const upload_fields[6] = {
+	"title", "category", "poster", "data", "imdb", "peers"
+};
+
+static void upload_append(char **buf, size_t *len, const char *data, size_t size)
+{
+	*buf = xrealloc(*buf, *len + size + 1);
+	memcpy(*buf + *len, data, size);
+	*len += size;
+	(*buf)[*len] = '\0';
+}
+
+static enum MHD_Result upload_part(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *filename, const char *content_type,
+				   const char *transfer_encoding, const char *data,
+				   uint64_t off, size_t size)
+{
+	struct upload *u = cls;
+	(void)kind; (void)content_type; (void)transfer_encoding;
+
+	if (!key)                       /* a part without a name (libmicrohttpd passes NULL) */
+		key = "";
+
+	/* TorrServer's form names the part "file"; browsers and curl -F send a filename. */
+	bool is_file = filename || strcmp(key, "file") == 0;
+	if (is_file) {
+		if (off == 0) {
+			if (u->nfiles == UPLOAD_MAX_FILES) {
+				snprintf(u->problem, sizeof u->problem,
+					 "at most %d .torrent files per upload", UPLOAD_MAX_FILES);
+				return MHD_NO;
+			}
+			u->nfiles++;
+		}
+		upload_append(&u->file[u->nfiles - 1].buf, &u->file[u->nfiles - 1].len, data,
+			      size);
+		return MHD_YES;
+	}
+	for (int i = 0; i < 6; i++) {
+		if (strcmp(key, upload_fields[i]) != 0)
+			continue;
+		size_t cap = i == 3 ? CAT_MAX_DATA : UPLOAD_MAX_FIELD;
+		if (u->field_len[i] + size + 1 > cap) {
+			snprintf(u->problem, sizeof u->problem, "field \"%s\" longer than %zu bytes",
+				 key, cap);
+			return MHD_NO;
+		}
+		if (off == 0 && u->field[i] && i == 5) {
+			upload_append(&u->field[i], &u->field_len[i], ",", 1);
+		} else if (off == 0 && u->field[i]) {   /* repeated: the last one counts */
+			free(u->field[i]);
+			u->field[i] = NULL;
+			u->field_len[i] = 0;
+		}
+		upload_append(&u->field[i], &u->field_len[i], data, size);
+	}
+	return MHD_YES;                 /* other fields (TorrServer's "save") are ignored */
+}
+
+static void upload_free(struct upload *u)
+{
+	for (int i = 0; i < 6; i++)
+		free(u->field[i]);
+	for (int i = 0; i < u->nfiles; i++)
+		free(u->file[i].buf);
+}
+
+static int on_upload(struct http_req *r)
+{
+	gs_torrents *t = daemon_torrents(r->ctx);
+	struct upload u = { 0 };
+	struct torrents_meta m = { 0 };
+	char hash[41] = "", err[512] = "";
+	const char *peers[201] = { 0 };
+	int npeers = 0, rc = 0;
+
+	if (!t)
+		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "torrent engine not running");
+	struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, 64 * 1024, upload_part, &u);
+	if (!pp)
+		return http_reply_error(r, MHD_HTTP_BAD_REQUEST,
+			"upload: the body must be multipart/form-data with the .torrent in a part "
+			"named \"file\" (curl -F file=@x.torrent)");
+	enum MHD_Result ok = r->body_len ? MHD_post_process(pp, r->body, r->body_len) : MHD_YES;
+	/* Destroying reports a body that ended inside a part (no closing boundary). */
+	if (MHD_destroy_post_processor(pp) != MHD_YES)
+		ok = MHD_NO;
+	if (u.problem[0]) {
+		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "upload: %s", u.problem);
+		goto out;
+	}
+	if (ok != MHD_YES) {
+		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
+				      "upload: malformed multipart/form-data body");
+		goto out;
+	}
+	if (u.nfiles == 0) {
+		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
+			"upload: no .torrent file part (send it as multipart/form-data field "
+			"\"file\")");
+		goto out;
+	}
+	m.title = u.field[0] && *u.field[0] ? u.field[0] : NULL;
+	m.poster = u.field[2];
+	m.data = u.field[3];
+	m.imdb = u.field[4];
+	if (meta_check(&m, u.field[1] && *u.field[1] ? u.field[1] : NULL, err, sizeof err) < 0) {
+		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "upload: %s", err);
+		goto out;
+	}
+	/* Commas and blanks separate peers; each must be an endpoint. */
+	for (char *save = NULL, *p = u.field[5] ? strtok_r(u.field[5], ", \t\r\n", &save) : NULL;
+	     p; p = strtok_r(NULL, ", \t\r\n", &save)) {
+		char host[64];
+		int port;
+		if (npeers == 200) {
+			rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "upload: at most 200 peers");
+			goto out;
+		}
+		if (bt_parse_endpoint(p, host, sizeof host, &port) < 0) {
+			rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
+				"upload: peers must be \"ip:port\" (got \"%.60s\")", p);
+			goto out;
+		}
+		peers[npeers++] = p;
+	}
+	/* As TorrServer: every file is added, the reply is the last one's status. */
+	for (int i = 0; i < u.nfiles; i++) {
+		if (u.file[i].len == 0) {
+			rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "upload: file %d is empty",
+					      i + 1);
+			goto out;
+		}
+		rc = torrents_add(t, NULL, u.file[i].buf, u.file[i].len, npeers ? peers : NULL, &m,
+				  hash, err, sizeof err);
+		if (rc < 0) {
+			rc = api_reply_add_error(r, rc, err);
+			goto out;
+		}
+	}
+	rc = reply_status_of(r, t, hash);
+out:
+	upload_free(&u);
 	return rc;
 }
 
@@ -394,10 +738,13 @@ size_t api_routes(struct gs_daemon *d, struct http_route *out, size_t max)
 	const struct http_route routes[] = {
 		{ "GET", "/echo", on_echo, d },
 		{ "POST", "/torrents", on_torrents, d },
+		{ "POST", "/settings", on_settings, d },
+		{ "POST", "/torrent/upload", on_upload, d },
 	};
 	size_t n = sizeof routes / sizeof routes[0];
 
 	for (size_t i = 0; i < n && i < max; i++)
 		out[i] = routes[i];
-	return n < max ? n : max;
+	n = n < max ? n : max;
+	return n + api_play_routes(d, out + n, max - n);
 }

@@ -170,6 +170,10 @@ int bt_torrent_open(bt_torrent *t, const char *const *extra_peers) BT_NOEXCEPT;
 void bt_torrent_close(bt_torrent *t) BT_NOEXCEPT;
 /* Shorten the next sleep to fast_drop_s (the player stopped). */
 void bt_torrent_fast_drop(bt_torrent *t) BT_NOEXCEPT;
+/* Sleep now (the API's "drop"): with no reader open the torrent leaves the session on
+ * the engine's next housekeeping pass (within ~100 ms); with readers it is fast-dropped
+ * (sleeps fast_drop_s after the last one closes) and -EBUSY says so. 0 otherwise. */
+int bt_torrent_sleep(bt_torrent *t) BT_NOEXCEPT;
 /* Priority mode: tighter deadlines and a window twice as large. */
 void bt_torrent_set_priority(bt_torrent *t, int on) BT_NOEXCEPT;
 

@@ -18,10 +18,13 @@
 #include <libtorrent/disk_buffer_holder.hpp>
 #include <libtorrent/disk_interface.hpp>
 #include <libtorrent/disk_observer.hpp>
+#include <libtorrent/extensions.hpp>
 #include <libtorrent/hasher.hpp>
 #include <libtorrent/hex.hpp>
 #include <libtorrent/io_context.hpp>
 #include <libtorrent/magnet_uri.hpp>
+#include <libtorrent/peer_connection.hpp>
+#include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/session_params.hpp>
@@ -29,6 +32,7 @@
 #include <libtorrent/storage_defs.hpp>
 #include <libtorrent/torrent_handle.hpp>
 #include <libtorrent/torrent_info.hpp>
+#include <libtorrent/torrent_peer.hpp>
 #include <libtorrent/torrent_status.hpp>
 
 #include <algorithm>
@@ -114,6 +118,9 @@ struct tstore;
 
 struct piece_slot {
 	std::vector<char *> blocks;    /* nullptr = block not received */
+	/* per block, the connection that sent it (its disk_observer): an identity to count
+	 * the senders of a failed piece, never dereferenced */
+	std::vector<const void *> senders;
 	int have_blocks = 0;
 	bool verified = false;         /* hash matched the v1 piece hash */
 	bool served_unverified = false;
@@ -134,6 +141,10 @@ struct tstore {
 	std::string hashes;            /* 20 * num_pieces; empty: unknown (metadata fetch) */
 	std::unordered_map<int, piece_slot> pieces;
 	std::vector<uint8_t> lt_have;  /* what the libtorrent torrent of this generation has */
+	/* failed a hash check and not verified since: served verified only, even in responsive
+	 * mode (its next download may hold blocks of the same bad peer, after strict mode has
+	 * ended) */
+	std::vector<uint8_t> suspect;
 	int gen = 0;                   /* bumped on reload/sleep: older storages are ignored */
 	std::condition_variable cv;    /* readers wait here (with piece_store::mu) */
 	int waiters = 0;
@@ -154,6 +165,18 @@ struct tstore {
 			if (p >= r.first && p <= r.second)
 				return true;
 		return false;
+	}
+	/* How many connections sent blocks of piece p (caller holds piece_store::mu). */
+	int senders_of(int p) const
+	{
+		auto it = pieces.find(p);
+		if (it == pieces.end())
+			return 0;
+		std::vector<const void *> v;
+		for (const void *s : it->second.senders)
+			if (s && std::find(v.begin(), v.end(), s) == v.end())
+				v.push_back(s);
+		return int(v.size());
 	}
 };
 
@@ -259,6 +282,62 @@ struct piece_store {
 };
 
 /* ------------------------------------------------------------------------------------ */
+/* Blame for failed pieces                                                               */
+
+/* libtorrent 2.0.8 charges every peer that sent a block of a piece failing its hash
+ * check 2 trust points and bans it at -7 (torrent::piece_failed). torrent_peer's
+ * trust_points is a 4-bit signed field that piece_passed clamps at 8, which wraps to -8:
+ * an honest peer that delivered 8 good pieces is one shared failure away from a ban, and
+ * a few shared failures ban it anyway. Streaming deadlines (time-critical requests)
+ * spread every piece over all peers, so one peer sending corrupt data got the honest
+ * ones banned too (engine_shield: 0 peers left, reads timed out). Upstream later removed
+ * trust points for this reason. Here, just before libtorrent charges a peer for a piece
+ * that several connections sent (the store knows the sender of each block), its trust
+ * is lifted to 0: the failure still costs 2 points and parole (whole pieces from one
+ * peer only), so the corrupting peer soon fails a piece alone and libtorrent's
+ * single-sender rule bans it, or smart_ban does once the piece passes (see
+ * copy_blocks). A piece with one sender is left to libtorrent: that peer is banned.
+ * peer_plugin::on_piece_failed runs on the network thread, in piece_failed's loop,
+ * before that peer's trust is charged; torrent_peer and peer_connection come from
+ * libtorrent's installed 2.0.8 headers. */
+struct blame_peer final : lt::peer_plugin {
+	blame_peer(piece_store &st, std::shared_ptr<tstore> ts, lt::peer_connection_handle const &pc)
+		: m_st(st), m_ts(std::move(ts)), m_pc(pc) {}
+
+	void on_piece_failed(lt::piece_index_t piece) override
+	{
+		int senders;
+		{
+			std::lock_guard<std::mutex> g(m_st.mu);
+			senders = m_ts->senders_of(int(piece));
+		}
+		if (senders < 2 || getenv("NOGUARD"))
+			return;
+		std::shared_ptr<lt::peer_connection> pc = m_pc.native_handle();
+		lt::torrent_peer *tp = pc ? pc->peer_info_struct() : nullptr;
+		if (tp && tp->trust_points < 0)
+			tp->trust_points = 0;
+	}
+
+private:
+	piece_store &m_st;
+	std::shared_ptr<tstore> m_ts;
+	lt::peer_connection_handle m_pc;
+};
+
+struct blame_guard final : lt::torrent_plugin {
+	blame_guard(piece_store &st, std::shared_ptr<tstore> ts) : m_st(st), m_ts(std::move(ts)) {}
+	std::shared_ptr<lt::peer_plugin> new_connection(lt::peer_connection_handle const &pc) override
+	{
+		return std::make_shared<blame_peer>(m_st, m_ts, pc);
+	}
+
+private:
+	piece_store &m_st;
+	std::shared_ptr<tstore> m_ts;
+};
+
+/* ------------------------------------------------------------------------------------ */
 /* Hashing thread: SHA-1 of 4 MiB takes milliseconds, too long for the network thread.   */
 
 struct hash_job {
@@ -303,6 +382,7 @@ struct ram_disk_io final : lt::disk_interface, lt::buffer_allocator_interface {
 				ts->num_pieces = p.files.num_pieces();
 				ts->total = p.files.total_size();
 				ts->lt_have.assign(size_t(ts->num_pieces), 0);
+				ts->suspect.assign(size_t(ts->num_pieces), 0);
 			}
 		}
 		storage_slot s;
@@ -347,7 +427,7 @@ struct ram_disk_io final : lt::disk_interface, lt::buffer_allocator_interface {
 		char *buf = nullptr;
 		lt::storage_error err;
 		if (s.ts && r.length > 0 && r.start >= 0)
-			buf = copy_verified(*s.ts, int(r.piece), r.start, r.length);
+			buf = copy_blocks(*s.ts, s.gen, int(r.piece), r.start, r.length);
 		if (!buf) {
 			/* Evicted (or never held): the peer gets DONT_HAVE + REJECT (see bt.h). */
 			m_store.refused++;
@@ -362,14 +442,21 @@ struct ram_disk_io final : lt::disk_interface, lt::buffer_allocator_interface {
 		});
 	}
 
-	char *copy_verified(tstore &ts, int p, int start, int len)
+	/* Peers are only served verified pieces: libtorrent rejects a request for a piece it
+	 * does not have before it reads. A piece libtorrent does not have is read only by the
+	 * smart_ban plugin, which hashes the blocks of a piece that failed (before
+	 * async_clear_piece) and compares them with the good copy once the piece passes: the
+	 * sender of the bad block is banned. Refusing those reads blinded smart_ban. */
+	char *copy_blocks(tstore &ts, int gen, int p, int start, int len)
 	{
 		std::lock_guard<std::mutex> g(m_store.mu);
 		auto it = ts.pieces.find(p);
-		if (it == ts.pieces.end() || !it->second.verified || it->second.doomed)
+		if (it == ts.pieces.end() || it->second.doomed || p < 0 || p >= ts.num_pieces)
 			return nullptr;
 		piece_slot &sl = it->second;
-		if (start + len > ts.piece_size(p))
+		if (!sl.verified && (gen != ts.gen || ts.lt_have[size_t(p)]))
+			return nullptr;
+		if (start + len > ts.piece_size(p) || sl.blocks.empty())
 			return nullptr;
 		for (int b = start / BLOCK; b <= (start + len - 1) / BLOCK; b++)
 			if (!sl.blocks[size_t(b)])
@@ -384,7 +471,8 @@ struct ram_disk_io final : lt::disk_interface, lt::buffer_allocator_interface {
 			memcpy(out + done, sl.blocks[size_t(off / BLOCK)] + off % BLOCK, size_t(n));
 			done += n;
 		}
-		m_store.lru_touch(&ts, p, sl);
+		if (sl.verified)
+			m_store.lru_touch(&ts, p, sl);
 		return out;
 	}
 
@@ -402,8 +490,10 @@ struct ram_disk_io final : lt::disk_interface, lt::buffer_allocator_interface {
 					&& r.start % BLOCK == 0 && r.length > 0
 					&& r.start + r.length <= ts.piece_size(p)) {
 				piece_slot &sl = ts.pieces[p];
-				if (sl.blocks.empty())
+				if (sl.blocks.empty()) {
 					sl.blocks.assign(size_t(ts.nblocks(p)), nullptr);
+					sl.senders.assign(size_t(ts.nblocks(p)), nullptr);
+				}
 				size_t b = size_t(r.start / BLOCK);
 				if (!sl.verified && !sl.doomed && !sl.busy) {
 					if (!sl.blocks[b]) {
@@ -417,6 +507,7 @@ struct ram_disk_io final : lt::disk_interface, lt::buffer_allocator_interface {
 						sl.have_blocks++;
 					}
 					memcpy(sl.blocks[b], buf, size_t(r.length));
+					sl.senders[b] = o.get();
 					sl.last_write = now_ms();
 				}
 				if (ts.waiters)
@@ -598,9 +689,11 @@ private:
 				} else if (ok && j.gen == ts.gen) {
 					sl.verified = true;
 					ts.lt_have[size_t(j.piece)] = 1;
+					ts.suspect[size_t(j.piece)] = 0;
 					m_store.lru_touch(&ts, j.piece, sl);
 				} else if (complete && j.gen == ts.gen && !ts.hashes.empty()) {
 					m_store.hash_failures++;
+					ts.suspect[size_t(j.piece)] = 1;
 				}
 				if (ts.waiters)
 					ts.cv.notify_all();
@@ -719,7 +812,7 @@ lt::settings_pack make_pack(const bt_settings &s)
 	p.set_str(lt::settings_pack::peer_fingerprint, s.peer_id_prefix);
 	p.set_int(lt::settings_pack::alert_mask, int(lt::alert_category::error
 		| lt::alert_category::status | lt::alert_category::connect
-		| lt::alert_category::storage));
+		| lt::alert_category::storage | lt::alert_category::peer));
 	/* Connections to new peers are made on the session tick: 100 ms instead of 500 ms
 	 * is most of a cold first byte on a fast swarm. */
 	p.set_int(lt::settings_pack::tick_interval, 100);
@@ -852,6 +945,7 @@ int engine_register(bt_engine *e, std::shared_ptr<const lt::torrent_info> ti,
 	ts->num_pieces = ti->num_pieces();
 	ts->total = ti->total_size();
 	ts->lt_have.assign(size_t(ts->num_pieces), 0);
+	ts->suspect.assign(size_t(ts->num_pieces), 0);
 	ts->hashes.reserve(size_t(ts->num_pieces) * 20);
 	for (int p = 0; p < ts->num_pieces; p++) {
 		lt::sha1_hash h = ti->hash_for_piece(lt::piece_index_t(p));
@@ -910,6 +1004,13 @@ int activate_locked(bt_torrent *t, const char *const *extra_peers, const std::ve
 			atp.peers.push_back(ep);
 	}
 	atp.trackers = t->trackers;
+	{
+		piece_store *st = &e->store;
+		std::shared_ptr<tstore> ts = t->ts;
+		atp.extensions.push_back([st, ts](lt::torrent_handle const &, lt::client_data_t) {
+			return std::make_shared<blame_guard>(*st, ts);
+		});
+	}
 	{
 		std::lock_guard<std::mutex> g(e->store.mu);
 		std::vector<bool> have = e->store.new_generation(t->ts.get());
@@ -1265,6 +1366,8 @@ void engine_main(bt_engine *e)
 				log_debug("bt: %s", a->message().c_str());
 			} else if (lt::alert_cast<lt::peer_disconnected_alert>(a)) {
 				log_debug("bt: %s", a->message().c_str());
+			} else if (lt::alert_cast<lt::peer_ban_alert>(a)) {
+				log_warn("bt: %s", a->message().c_str());
 			} else if (auto *hf = lt::alert_cast<lt::hash_failed_alert>(a)) {
 				log_warn("bt: %s", hf->message().c_str());
 			} else if (auto *te = lt::alert_cast<lt::torrent_error_alert>(a)) {
@@ -1916,6 +2019,20 @@ void bt_torrent_fast_drop(bt_torrent *t) noexcept
 	}
 }
 
+int bt_torrent_sleep(bt_torrent *t) noexcept
+{
+	try {
+		std::lock_guard<std::mutex> g(t->mu);
+		t->fast_drop = true;
+		if (t->refs > 0)
+			return -EBUSY;
+		t->sleep_at = 0;        /* housekeeping deactivates it on its next pass */
+		return 0;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
 void bt_torrent_set_priority(bt_torrent *t, int on) noexcept
 {
 	t->priority = on != 0;
@@ -1980,7 +2097,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 				auto it = ts.pieces.find(p);
 				int64_t got = 0;
 				if (it != ts.pieces.end() && !it->second.doomed
-						&& (it->second.verified || allow_unverified)) {
+						&& (it->second.verified || (allow_unverified && !ts.suspect[size_t(p)]))) {
 					piece_slot &sl = it->second;
 					int64_t off = poff;
 					int psz = ts.piece_size(p);

@@ -4,6 +4,7 @@
  * against the table. Not thread-safe by itself: callers serialise writers. */
 #include "cfg.h"
 
+#include "auth.h"
 #include "log.h"
 #include "mem.h"
 
@@ -72,6 +73,7 @@ static int check_opt_url(const char *v, char *why, size_t n)
 #define BOOL(k, f, d, fl, h) { k, CFG_BOOL, OFF(f), d, NULL, 0, 1, fl, NULL, h }
 #define STR(k, f, d, fl, chk, h) { k, CFG_STRING, OFF(f), 0, d, 0, 0, fl, chk, h }
 #define DBL(k, f, d, lo, hi, h) { k, CFG_DOUBLE, OFF(f), d, NULL, lo, hi, 0, NULL, h }
+#define LIST(k, f, lo, hi, fl, chk, h) { k, CFG_STRLIST, OFF(f), 0, NULL, lo, hi, fl, chk, h }
 
 static const struct cfg_field fields[] = {
 	STR("physical_source_path", physical_source_path, "", CFG_PATH, NULL,
@@ -124,13 +126,17 @@ static const struct cfg_field fields[] = {
 	    "token for the API and control routes (required off loopback)"),
 	STR("webhook_token", webhook_token, "", CFG_SECRET, NULL,
 	    "shared secret expected as ?token= on /plex-webhook"),
+	LIST("http_auth", http_auth, 0, 64, CFG_SECRET, auth_user_check,
+	     "[\"name:password\", ...]: HTTP Basic users of the streaming/WebDAV port; "
+	     "empty = open"),
 	INT("engine.CacheSize", engine.CacheSize, 64 * MB, 16 * MB, 65536 * MB, CFG_LIVE,
 	    "bytes of RAM for the torrent piece store"),
 	INT("engine.ReaderReadAHead", engine.ReaderReadAHead, 95, 5, 100, CFG_LIVE,
 	    "percent of the piece store kept ahead of a reader"),
 	INT("engine.PreloadCache", engine.PreloadCache, 0, 0, 100, CFG_LIVE,
 	    "percent of the piece store preloaded before playback"),
-	BOOL("engine.UseDisk", engine.UseDisk, 1, CFG_LIVE, "use the SSD warmup cache"),
+	BOOL("engine.UseDisk", engine.UseDisk, 1, CFG_LIVE | CFG_AT_START,
+	     "use the SSD warmup cache (a change takes effect at the next start)"),
 	BOOL("engine.RemoveCacheOnDrop", engine.RemoveCacheOnDrop, 0, CFG_LIVE,
 	     "drop a torrent's warmup files when it is removed"),
 	BOOL("engine.ForceEncrypt", engine.ForceEncrypt, 0, CFG_LIVE, "encrypted peers only"),
@@ -189,28 +195,94 @@ static const void *cslot(const struct gs_config *c, const struct cfg_field *f)
 	return (const char *)c + f->offset;
 }
 
+static void list_free(char **l)
+{
+	for (size_t i = 0; l && l[i]; i++)
+		free(l[i]);
+	free(l);
+}
+
+static char **list_dup(char *const *l)
+{
+	size_t n = 0;
+
+	while (l && l[n])
+		n++;
+	char **d = xcalloc(n + 1, sizeof *d);
+	for (size_t i = 0; i < n; i++)
+		d[i] = xstrdup(l[i]);
+	return d;
+}
+
+/* Releases what a field owns (strings, lists); numbers need nothing. */
+static void field_release(struct gs_config *c, const struct cfg_field *f)
+{
+	if (f->type == CFG_STRING) {
+		free(*(char **)slot(c, f));
+		*(char **)slot(c, f) = NULL;
+	} else if (f->type == CFG_STRLIST) {
+		list_free(*(char ***)slot(c, f));
+		*(char ***)slot(c, f) = NULL;
+	}
+}
+
+/* Sets f to its default; the slot must hold nothing to release. */
+static void field_default(struct gs_config *c, const struct cfg_field *f)
+{
+	switch (f->type) {
+	case CFG_INT:     *(long long *)slot(c, f) = (long long)f->def_num; break;
+	case CFG_BOOL:    *(bool *)slot(c, f) = f->def_num != 0; break;
+	case CFG_DOUBLE:  *(double *)slot(c, f) = f->def_num; break;
+	case CFG_STRING:  *(char **)slot(c, f) = xstrdup(f->def_str); break;
+	case CFG_STRLIST: *(char ***)slot(c, f) = xcalloc(1, sizeof(char *)); break;
+	}
+}
+
 void cfg_defaults(struct gs_config *c)
 {
 	memset(c, 0, sizeof *c);
-	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-		const struct cfg_field *f = &fields[i];
-		switch (f->type) {
-		case CFG_INT:    *(long long *)slot(c, f) = (long long)f->def_num; break;
-		case CFG_BOOL:   *(bool *)slot(c, f) = f->def_num != 0; break;
-		case CFG_DOUBLE: *(double *)slot(c, f) = f->def_num; break;
-		case CFG_STRING: *(char **)slot(c, f) = xstrdup(f->def_str); break;
-		}
-	}
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		field_default(c, &fields[i]);
 }
 
 void cfg_free(struct gs_config *c)
 {
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-		if (fields[i].type == CFG_STRING) {
-			char **s = slot(c, &fields[i]);
-			free(*s);
-			*s = NULL;
-		}
+		field_release(c, &fields[i]);
+}
+
+void cfg_field_reset(struct gs_config *c, const struct cfg_field *f)
+{
+	field_release(c, f);
+	field_default(c, f);
+}
+
+void cfg_field_copy(struct gs_config *dst, const struct gs_config *src,
+		    const struct cfg_field *f)
+{
+	switch (f->type) {
+	case CFG_INT:
+		*(long long *)slot(dst, f) = *(const long long *)cslot(src, f);
+		break;
+	case CFG_BOOL:
+		*(bool *)slot(dst, f) = *(const bool *)cslot(src, f);
+		break;
+	case CFG_DOUBLE:
+		*(double *)slot(dst, f) = *(const double *)cslot(src, f);
+		break;
+	case CFG_STRING: {
+		char *v = xstrdup(*(char *const *)cslot(src, f));
+		field_release(dst, f);
+		*(char **)slot(dst, f) = v;
+		break;
+	}
+	case CFG_STRLIST: {
+		char **v = list_dup(*(char **const *)cslot(src, f));
+		field_release(dst, f);
+		*(char ***)slot(dst, f) = v;
+		break;
+	}
+	}
 }
 
 /* Renders a JSON value for "(got ...)": strings quoted, long values cut. */
@@ -276,6 +348,35 @@ int cfg_set_json(struct gs_config *c, const struct cfg_field *f, const cJSON *v,
 		free(*(char **)slot(c, f));
 		*(char **)slot(c, f) = xstrdup(v->valuestring);
 		return 0;
+	case CFG_STRLIST: {
+		int n = cJSON_GetArraySize(v);
+		if (!cJSON_IsArray(v) || n < f->min || n > f->max) {
+			bool secret = f->flags & CFG_SECRET;
+			snprintf(err, errlen, "%s: must be an array of at most %s strings%s%s%s",
+				 f->key, hi, secret ? "" : " (got ", secret ? "" : got,
+				 secret ? "" : ")");
+			return -EINVAL;
+		}
+		char **l = xcalloc((size_t)n + 1, sizeof *l);
+		for (int i = 0; i < n; i++) {
+			const cJSON *e = cJSON_GetArrayItem(v, i);
+			/* A secret list names the position, never the value. */
+			if (!cJSON_IsString(e)) {
+				snprintf(err, errlen, "%s[%d]: must be a string", f->key, i);
+				list_free(l);
+				return -EINVAL;
+			}
+			if (f->check && f->check(e->valuestring, why, sizeof why) < 0) {
+				snprintf(err, errlen, "%s[%d]: %s", f->key, i, why);
+				list_free(l);
+				return -EINVAL;
+			}
+			l[i] = xstrdup(e->valuestring);
+		}
+		list_free(*(char ***)slot(c, f));
+		*(char ***)slot(c, f) = l;
+		return 0;
+	}
 	}
 	return -EINVAL;
 bad_range:
@@ -508,6 +609,14 @@ int cfg_validate(const struct gs_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "natpmp.gateway: must be set when natpmp.enabled is true");
 		return -EINVAL;
 	}
+	/* Off loopback the API would let anyone on the network add, remove and read
+	 * torrents and change the engine: refuse rather than serve it open. */
+	if (!c->api_token[0] && !auth_address_is_loopback(c->listen_address)) {
+		snprintf(err, errlen, "api_token: must be set when listen_address (%s) is not a "
+			 "loopback address: the API, settings, metrics and control routes would "
+			 "be open to the network", c->listen_address);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -543,6 +652,38 @@ char *cfg_locate(const char *cli_path, const char **source)
 	return NULL;
 }
 
+cJSON *cfg_field_to_json(const struct gs_config *c, const struct cfg_field *f,
+			 bool mask_secrets)
+{
+	bool mask = (f->flags & CFG_SECRET) && mask_secrets;
+
+	switch (f->type) {
+	case CFG_INT:
+		return cJSON_CreateNumber((double)*(const long long *)cslot(c, f));
+	case CFG_DOUBLE:
+		return cJSON_CreateNumber(*(const double *)cslot(c, f));
+	case CFG_BOOL:
+		return cJSON_CreateBool(*(const bool *)cslot(c, f));
+	case CFG_STRING: {
+		const char *s = *(char *const *)cslot(c, f);
+		return cJSON_CreateString(mask && *s ? "********" : s);
+	}
+	case CFG_STRLIST: {
+		cJSON *a = cJSON_CreateArray();
+		for (char *const *l = *(char **const *)cslot(c, f); l && *l; l++) {
+			const char *colon = strchr(*l, ':');
+			char *v = !mask ? xstrdup(*l) : colon ?
+				xasprintf("%.*s:********", (int)(colon - *l), *l) :
+				xstrdup("********");
+			cJSON_AddItemToArray(a, cJSON_CreateString(v));
+			free(v);
+		}
+		return a;
+	}
+	}
+	return cJSON_CreateNull();
+}
+
 cJSON *cfg_to_json(const struct gs_config *c, bool mask_secrets)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -560,24 +701,7 @@ cJSON *cfg_to_json(const struct gs_config *c, bool mask_secrets)
 				parent = cJSON_AddObjectToObject(root, group);
 			name = dot + 1;
 		}
-		switch (f->type) {
-		case CFG_INT:
-			cJSON_AddNumberToObject(parent, name, (double)*(const long long *)cslot(c, f));
-			break;
-		case CFG_DOUBLE:
-			cJSON_AddNumberToObject(parent, name, *(const double *)cslot(c, f));
-			break;
-		case CFG_BOOL:
-			cJSON_AddBoolToObject(parent, name, *(const bool *)cslot(c, f));
-			break;
-		case CFG_STRING: {
-			const char *s = *(char *const *)cslot(c, f);
-			if ((f->flags & CFG_SECRET) && mask_secrets && *s)
-				s = "********";
-			cJSON_AddStringToObject(parent, name, s);
-			break;
-		}
-		}
+		cJSON_AddItemToObject(parent, name, cfg_field_to_json(c, f, mask_secrets));
 	}
 	return root;
 }

@@ -1,5 +1,5 @@
 /* cfg.h - the configuration: one table of fields drives loading config.json, validation,
- * defaults, check-config output and (later) /settings get/set and the control panel.
+ * defaults, check-config output, /settings get/set (settings.c) and the control panel.
  * Owns struct gs_config's strings. Loaded by the main thread before anything starts;
  * afterwards read-only except through cfg_set_json() by the API thread (caller locks). */
 #ifndef GS_CFG_H
@@ -59,15 +59,22 @@ struct gs_config {
 	bool fuse_allow_other;
 	char *api_token;
 	char *webhook_token;
+	char **http_auth;               /* NULL-terminated "name:password" (streaming port) */
 	struct gs_engine_settings engine;
 };
 
-enum cfg_type { CFG_INT, CFG_BOOL, CFG_STRING, CFG_DOUBLE };
+enum cfg_type {
+	CFG_INT, CFG_BOOL, CFG_STRING, CFG_DOUBLE,
+	CFG_STRLIST,            /* JSON array of strings: char ** NULL-terminated; min/max
+				 * bound the count, check applies to each element */
+};
 
 enum cfg_flags {
 	CFG_SECRET = 1,         /* masked in every output */
 	CFG_PATH = 2,           /* relative paths resolved against the config file's folder */
 	CFG_LIVE = 4,           /* engine setting: applied live through /settings */
+	CFG_AT_START = 8,       /* with CFG_LIVE: a /settings change is kept but takes
+				 * effect at the next start (e.g. the warmup cache) */
 };
 
 struct cfg_field {
@@ -105,7 +112,17 @@ int cfg_load_file(struct gs_config *c, const char *path, char *err, size_t errle
 int cfg_set_json(struct gs_config *c, const struct cfg_field *f, const struct cJSON *v,
 		 char *err, size_t errlen);
 
-/* Cross-field checks (distinct ports, ...). 0 or -EINVAL with err filled. */
+/* One field's value: the default; a copy from another config (strings duplicated); as
+ * JSON (secrets "********" when set and mask; a list masks each entry's part after ':').
+ * The JSON is the caller's (cJSON_Delete). */
+void cfg_field_reset(struct gs_config *c, const struct cfg_field *f);
+void cfg_field_copy(struct gs_config *dst, const struct gs_config *src,
+		    const struct cfg_field *f);
+struct cJSON *cfg_field_to_json(const struct gs_config *c, const struct cfg_field *f,
+				bool mask_secrets);
+
+/* Cross-field checks (distinct ports, a token off loopback, ...). 0 or -EINVAL with err
+ * filled. */
 int cfg_validate(const struct gs_config *c, char *err, size_t errlen);
 
 /* The effective config as a nested JSON object; secrets shown as "********" when set and

@@ -1,12 +1,17 @@
 /* daemon.c - start-up, signal loop and orderly shutdown (see daemon.h).
- * Start order: log -> state folder -> metrics port (so /health can say what failed)
- * -> torrents (catalog + engine) -> library + stream layer -> API port -> stream port
- * (HTTP files + WebDAV) -> FUSE mount when configured; stop in reverse. Signals are
- * blocked in every thread and taken synchronously here with sigwaitinfo, so no handler
- * runs in async context. */
+ * Start order: log -> state folder -> settings.json over the engine values -> access
+ * policies -> metrics port (so /health can say what failed) -> torrents (catalog +
+ * engine) -> library + stream layer -> API port -> stream port (HTTP files + WebDAV) ->
+ * FUSE mount when configured; stop in reverse. Signals are blocked in every thread and
+ * taken synchronously here with sigwaitinfo, so no handler runs in async context.
+ * Access: the API and metrics ports admit api_token when it is set (cfg_validate
+ * refuses a non-loopback listen_address without one); /health, /echo and the webhook
+ * (its own webhook_token) stay open so probes and Plex work. The stream port admits the
+ * http_auth users (and the token) when http_auth is set, else everyone (Plex must read). */
 #include "daemon.h"
 
 #include "api.h"
+#include "auth.h"
 #include "config.h"
 #include "http_files.h"
 #include "http_server.h"
@@ -16,9 +21,11 @@
 #include "log.h"
 #include "mem.h"
 #include "library.h"
+#include "settings.h"
 #include "status.h"
 #include "stream.h"
 #include "torrents.h"
+#include "webhook.h"
 
 #include <errno.h>
 #include <libxml/xmlerror.h>
@@ -38,9 +45,13 @@ struct gs_daemon {
 	gs_torrents *torrents;
 	gs_library *library;
 	gs_streams *streams;
+	gs_settings *settings;
+	auth_policy *api_auth;          /* api and metrics ports */
+	auth_policy *stream_auth;       /* stream port */
 	http_server *metrics;
 	http_server *api;
 	http_server *stream;
+	gs_webhook *webhook;
 #ifdef HAVE_FUSE
 	fs_mount *fuse;
 #endif
@@ -86,6 +97,26 @@ struct gs_library *daemon_library(const gs_daemon *d)
 struct gs_streams *daemon_streams(const gs_daemon *d)
 {
 	return d->streams;
+}
+
+struct gs_settings *daemon_settings(const gs_daemon *d)
+{
+	return d->settings;
+}
+
+struct gs_webhook *daemon_webhook(const gs_daemon *d)
+{
+	return d->webhook;
+}
+
+bool daemon_fuse_mounted(const gs_daemon *d)
+{
+#ifdef HAVE_FUSE
+	return d->fuse != NULL;
+#else
+	(void)d;
+	return false;
+#endif
 }
 
 /* Keeps the library in step with the catalog: runs in the thread that changed it. */
@@ -197,6 +228,10 @@ static void xml_log(void *ctx, xmlErrorPtr e)
 		log_debug("libxml2: line %d: %s", e->line, e->message);
 }
 
+/* Paths each port serves without credentials. */
+static const char *const api_open_paths[] = { "/echo", NULL };
+static const char *const metrics_open_paths[] = { "/health", "/plex-webhook", NULL };
+
 static int start_port(gs_daemon *d, const char *name, long long port,
 		      size_t (*routes_of)(gs_daemon *, struct http_route *, size_t),
 		      http_server **out)
@@ -207,9 +242,14 @@ static int start_port(gs_daemon *d, const char *name, long long port,
 		.name = name,
 		.address = d->opts->cfg->listen_address,
 		.port = (unsigned)port,
-		.max_body = 1 << 20,
+		/* The metrics port takes Plex's webhook: a JSON payload and a JPEG thumb. */
+		.max_body = strcmp(name, "metrics") == 0 ? WEBHOOK_MAX_BODY :
+			    strcmp(name, "api") == 0 ? API_MAX_BODY : 1 << 20,
 		.connection_limit = 512,
 		.timeout_seconds = 120,
+		.auth = strcmp(name, "stream") == 0 ? d->stream_auth : d->api_auth,
+		.open_paths = strcmp(name, "api") == 0 ? api_open_paths :
+			      strcmp(name, "metrics") == 0 ? metrics_open_paths : NULL,
 	};
 	int rc = http_server_start(&o, routes, n, out);
 
@@ -276,7 +316,21 @@ int daemon_run(const struct daemon_opts *o)
 	}
 	log_info("gostream %s starting (config: %s, state: %s)", PACKAGE_VERSION,
 		 daemon_config_source(&d), d.state_dir);
+	char err[1024];
+	/* Before the engine starts, so it starts with the values /settings last set. */
+	if (settings_open(o->cfg, d.state_dir, &d.settings, err, sizeof err) < 0) {
+		log_error("%s", err);
+		goto err_state;
+	}
+	d.api_auth = auth_policy_new(cfg->api_token, NULL);
+	d.stream_auth = auth_policy_new(cfg->http_auth[0] ? cfg->api_token : NULL,
+					(const char *const *)cfg->http_auth);
+	if (!auth_address_is_loopback(cfg->listen_address) && !cfg->http_auth[0])
+		log_info("stream port: open to the network on %s (no http_auth users)",
+			 cfg->listen_address);
 
+	if (webhook_create(&d, &d.webhook) < 0)
+		goto err_ports;
 	if (start_port(&d, "metrics", cfg->metrics_port, status_routes, &d.metrics) < 0)
 		goto err_ports;
 	if (torrents_open(cfg, d.state_dir, &d.torrents) < 0)
@@ -313,11 +367,15 @@ int daemon_run(const struct daemon_opts *o)
 	log_info("stopped cleanly");
 err_ports:
 	stop_all(&d);
+	webhook_destroy(d.webhook);
 	if (d.torrents)
 		catalog_set_observer(torrents_catalog(d.torrents), NULL, NULL);
 	streams_destroy(d.streams);
 	library_close(d.library);
 	torrents_close(d.torrents);
+	auth_policy_free(d.stream_auth);
+	auth_policy_free(d.api_auth);
+	settings_close(d.settings);
 err_state:
 	free(d.state_dir);
 	return code;

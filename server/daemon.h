@@ -1,11 +1,13 @@
 /* daemon.h - start-up, the signal loop and shutdown of the gostream process.
- * Owns every long-lived component (HTTP ports, later engine, library, FUSE) and starts
- * and stops them in order. Called once from main(); the signal loop runs on that thread. */
+ * Owns every long-lived component (settings, HTTP ports and their access policies,
+ * engine, library, FUSE) and starts and stops them in order. Called once from main();
+ * the signal loop runs on that thread. */
 #ifndef GS_DAEMON_H
 #define GS_DAEMON_H
 
 #include "cfg.h"
 
+#include <stdbool.h>
 #include <time.h>
 
 typedef struct gs_daemon gs_daemon;
@@ -35,10 +37,18 @@ unsigned daemon_port(const gs_daemon *d, const char *which);  /* "stream", "api"
 struct gs_torrents;
 struct gs_library;
 struct gs_streams;
-/* The engine + catalog, the library tree and the stream layer, or NULL while not running. */
+struct gs_settings;
+/* The engine + catalog, the library tree, the stream layer and the live engine settings
+ * (/settings), or NULL while not running. */
 struct gs_torrents *daemon_torrents(const gs_daemon *d);
 struct gs_library *daemon_library(const gs_daemon *d);
 struct gs_streams *daemon_streams(const gs_daemon *d);
+struct gs_settings *daemon_settings(const gs_daemon *d);
+struct gs_webhook;
+/* The webhook state (metrics port), or NULL before start-up made it. */
+struct gs_webhook *daemon_webhook(const gs_daemon *d);
+/* Whether the FUSE mount was started (fuse_mount_path set and mounted). */
+bool daemon_fuse_mounted(const gs_daemon *d);
 
 /* Makes path and its parents (mode 0700 for the last). 0 or -errno. */
 int daemon_mkdirs(const char *path);

@@ -502,6 +502,12 @@ static int serve_file(struct http_req *r, const lib_entry *e)
 	return http_reply(r, status, resp);
 }
 
+int http_files_serve(struct http_req *r, const lib_entry *e)
+{
+	atomic_fetch_add(&stats.requests, 1);
+	return serve_file(r, e);
+}
+
 /* ---- directory indexes ---- */
 
 static bool wants_json(struct http_req *r)

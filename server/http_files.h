@@ -7,6 +7,7 @@
 #define GS_HTTP_FILES_H
 
 #include "http_server.h"
+#include "library.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,6 +24,13 @@ struct gs_daemon;
  * UNLOCK and every other method to davfs (writes are refused there). Each route's ctx
  * is d. Returns how many were written to out (at most max). */
 size_t http_files_routes(struct gs_daemon *d, struct http_route *out, size_t max);
+
+/* Answers GET/HEAD of one torrent file exactly as the library URLs do (Range, multipart,
+ * conditional requests, the body pulled from the stream layer) for routes of other ports:
+ * the API's TorrServer /stream and /play. e needs hash, file_index, size, mtime and
+ * content_type (it may describe a file the library does not list); r->ctx must be the
+ * daemon. Returns as a route handler does. */
+int http_files_serve(struct http_req *r, const lib_entry *e);
 
 /* Decodes the path of a request-target (raw_url as sent, query ignored) into a library
  * path relative to the root, without leading or trailing '/', into out (size outsz).

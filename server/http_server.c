@@ -6,7 +6,9 @@
  * Request headers are capped by libmicrohttpd's per-connection memory pool (32 KiB by
  * default: a header flood gets 431 or a closed connection). Hang-up watcher: one thread
  * per server polls the sockets of connections whose handler or body reader may block
- * (http_watch_hangup) and fires their cancel tokens. */
+ * (http_watch_hangup) and fires their cancel tokens. Access control: credentials are
+ * checked on libmicrohttpd's first call for a request, so a refused client never gets
+ * to upload a body; the 401 carries the challenges the policy accepts. */
 #include "http_server.h"
 
 #include "log.h"
@@ -43,6 +45,8 @@ struct http_server {
 	struct http_route *routes;
 	size_t nroutes;
 	unsigned port;
+	const auth_policy *auth;
+	char **open_paths;              /* NULL-terminated */
 	/* hang-up watcher */
 	pthread_t watcher;
 	pthread_mutex_t watch_lock;     /* guards the list, next_id, watcher_stop */
@@ -58,7 +62,7 @@ struct req_state {
 	char *body;
 	size_t len;
 	bool started;
-	bool too_big;
+	bool answered;                  /* a 413 or 401 is queued before the body */
 };
 
 unsigned http_status_from_errno(int err)
@@ -119,6 +123,34 @@ int http_reply_json(struct http_req *r, unsigned status, const cJSON *body)
 	return rc;
 }
 
+/* Replaces in place every byte that does not start a well-formed UTF-8 sequence (RFC
+ * 3629: no overlongs, surrogates or > U+10FFFF) by '?': reasons quote client input,
+ * often cut by a "%.40s" in the middle of a character, and JSON must be UTF-8. */
+static void utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+			(*p & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = n > 0;
+		uint32_t cp = n == 1 ? *p : n == 2 ? *p & 0x1fu : n == 3 ? *p & 0x0fu : *p & 0x07u;
+		for (int i = 1; ok && i < n; i++) {
+			ok = (p[i] & 0xc0) == 0x80;
+			cp = (cp << 6) | (p[i] & 0x3fu);
+		}
+		if (ok && n > 1)
+			ok = !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) &&
+			     !(n == 4 && cp < 0x10000) && !(cp >= 0xd800 && cp <= 0xdfff) &&
+			     cp <= 0x10ffff;
+		if (!ok) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 int http_reply_error(struct http_req *r, unsigned status, const char *fmt, ...)
 {
 	char msg[512];
@@ -127,6 +159,7 @@ int http_reply_error(struct http_req *r, unsigned status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	utf8_scrub(msg);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "error", msg);
 	int rc = http_reply_json(r, status, o);
@@ -143,6 +176,63 @@ static bool route_matches(const struct http_route *rt, const char *method, const
 	if (n >= 2 && rt->path[n - 1] == '*')
 		return strncmp(rt->path, url, n - 1) == 0;
 	return strcmp(rt->path, url) == 0;
+}
+
+static void paths_free(char **p)
+{
+	for (size_t i = 0; p && p[i]; i++)
+		free(p[i]);
+	free(p);
+}
+
+static bool path_is_open(const http_server *s, const char *url)
+{
+	for (char **p = s->open_paths; p && *p; p++)
+		if (strcmp(*p, url) == 0)
+			return true;
+	return false;
+}
+
+/* 401 with the challenges of the policy (RFC 9110 §11.6.1: one header per scheme). */
+static void reply_unauthorized(http_server *s, struct http_req *req, int why)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char addr[INET6_ADDRSTRLEN] = "?";
+	const char *msg = why == -ENOKEY ?
+		"authentication required: send Authorization: Bearer <api_token>, or HTTP Basic" :
+		"wrong credentials";
+	char body[160];
+
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr,
+				  sizeof addr);
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr,
+				  sizeof addr);
+	}
+	/* The path is the client's: no control characters into the log (forged lines). */
+	char path[128];
+	snprintf(path, sizeof path, "%s", req->url);
+	for (char *c = path; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	log_info("http %s: 401 %s %s from %s: %s", s->name, req->method, path, addr,
+		 why == -ENOKEY ? "no credentials" : "wrong credentials");
+	snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", msg);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body,
+							     MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (auth_policy_has_token(s->auth))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"gostream\"");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				"Basic realm=\"gostream\", charset=\"UTF-8\"");
+	http_reply(req, MHD_HTTP_UNAUTHORIZED, resp);
 }
 
 /* libmicrohttpd's first look at a request: the request-target before it is decoded
@@ -178,15 +268,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		st->started = true;
+		if (!auth_policy_is_open(s->auth) && !path_is_open(s, url)) {
+			int rc = auth_check(s->auth, MHD_lookup_connection_value(conn,
+					MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+			if (rc < 0) {
+				st->answered = true;
+				reply_unauthorized(s, &req, rc);
+				return MHD_YES;
+			}
+		}
 		if (cl && strtoull(cl, NULL, 10) > s->max_body) {
-			st->too_big = true;
+			st->answered = true;
 			http_reply_error(&req, MHD_HTTP_CONTENT_TOO_LARGE,
 					 "request body larger than %zu bytes", s->max_body);
 		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (st->too_big) {
+		if (st->answered) {
 			*upload_size = 0;
 			return MHD_YES;
 		}
@@ -203,8 +302,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (st->too_big)
-		return MHD_YES;         /* the 413 is queued already */
+	if (st->answered)
+		return MHD_YES;         /* the 413 or 401 is queued already */
 	req.body = st->body ? st->body : "";
 	req.body_len = st->len;
 	const struct http_route *match = NULL;
@@ -442,6 +541,13 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	s->routes = xmalloc(nroutes * sizeof *routes);
 	memcpy(s->routes, routes, nroutes * sizeof *routes);
 	s->nroutes = nroutes;
+	s->auth = o->auth;
+	size_t nopen = 0;
+	while (o->open_paths && o->open_paths[nopen])
+		nopen++;
+	s->open_paths = xcalloc(nopen + 1, sizeof *s->open_paths);
+	for (size_t i = 0; i < nopen; i++)
+		s->open_paths[i] = xstrdup(o->open_paths[i]);
 	pthread_mutex_init(&s->watch_lock, NULL);
 	s->watch_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int perr = s->watch_wake < 0 ? errno : pthread_create(&s->watcher, NULL, watcher_main, s);
@@ -451,6 +557,7 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 			close(s->watch_wake);
 		pthread_mutex_destroy(&s->watch_lock);
 		free(s->routes);
+		paths_free(s->open_paths);
 		free(s->name);
 		free(s);
 		return -err;
@@ -470,6 +577,7 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 		int err = errno ? errno : EADDRINUSE;
 		watcher_stop(s);
 		free(s->routes);
+		paths_free(s->open_paths);
 		free(s->name);
 		free(s);
 		return -err;
@@ -494,6 +602,7 @@ void http_server_stop(http_server *s)
 	MHD_stop_daemon(s->mhd);
 	watcher_stop(s);
 	free(s->routes);
+	paths_free(s->open_paths);
 	free(s->name);
 	free(s);
 }

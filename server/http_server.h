@@ -1,10 +1,12 @@
 /* http_server.h - the HTTP core every port uses: one libmicrohttpd daemon per port,
- * a route table, capped request bodies, the single errno -> HTTP status mapping and a
- * hang-up watcher that cancels blocked reads. Handlers run on libmicrohttpd's connection
+ * a route table, capped request bodies, access control (401 before a body is read),
+ * the single errno -> HTTP status mapping and a hang-up watcher that cancels blocked
+ * reads. Handlers run on libmicrohttpd's connection
  * threads (thread per connection); each server owns one watcher thread. */
 #ifndef GS_HTTP_SERVER_H
 #define GS_HTTP_SERVER_H
 
+#include "auth.h"
 #include "cancel.h"
 
 #include <stddef.h>
@@ -47,6 +49,11 @@ struct http_server_opts {
 					 * Content-Length says so; chunked: connection closed) */
 	unsigned connection_limit;
 	unsigned timeout_seconds;       /* idle connection timeout (slowloris) */
+	/* Who may call this port's routes; NULL or an open policy = everyone. Not copied:
+	 * must outlive the server. */
+	const auth_policy *auth;
+	/* Exact paths served without credentials (NULL-terminated, or NULL); copied. */
+	const char *const *open_paths;
 };
 
 /* Starts listening; routes are copied. Returns 0 or -errno (e.g. -EADDRINUSE). */

@@ -3,9 +3,12 @@
 noinst_LIBRARIES += %D%/libgs_server.a
 %C%_libgs_server_a_SOURCES = \
 	%D%/api.c %D%/api.h \
+	%D%/api_play.c %D%/api_play.h \
+	%D%/auth.c %D%/auth.h \
 	%D%/bt.h %D%/bt_cli.c %D%/bt_cli.h \
 	%D%/catalog.c %D%/catalog.h \
 	%D%/cfg.c %D%/cfg.h \
+	%D%/cli_client.c %D%/cli_client.h \
 	%D%/cli_opts.c %D%/cli_opts.h \
 	%D%/daemon.c %D%/daemon.h \
 	%D%/demo.c %D%/demo.h \
@@ -16,10 +19,12 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/log.c %D%/log.h \
 	%D%/mem.c %D%/mem.h \
 	%D%/racache.c %D%/racache.h \
+	%D%/settings.c %D%/settings.h \
 	%D%/status.c %D%/status.h \
 	%D%/stream.c %D%/stream.h \
 	%D%/torrents.c %D%/torrents.h \
-	%D%/warmup.c %D%/warmup.h
+	%D%/warmup.c %D%/warmup.h \
+	%D%/webhook.c %D%/webhook.h
 
 # The libtorrent shim (the only C++ file) and the cancel token its reads take, in their
 # own library so tests that do not need the engine link without libtorrent.

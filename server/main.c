@@ -1,14 +1,17 @@
-/* main.c - the gostream command line: dispatches run, demo, check-config, version, help.
+/* main.c - the gostream command line: dispatches run, demo, check-config, version, help,
+ * the engine tools (cat, info) and the client commands (add, ls, rm, status).
  * Runs on the main thread; `run` hands over to daemon_run() until a stop signal. */
 #include "config.h"
 
 #include "bt_cli.h"
 #include "cfg.h"
+#include "cli_client.h"
 #include "cli_opts.h"
 #include "daemon.h"
 #include "demo.h"
 #include "log.h"
 #include "mem.h"
+#include "settings.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -35,6 +38,12 @@ static const char usage_main[] =
 	"  check-config [--config FILE]  validate the config and print the effective values\n"
 	"  cat [OPTIONS] LINK FILE       write one file of a torrent to stdout (engine in-process)\n"
 	"  info LINK                     list a torrent's files, sizes and piece size\n"
+	"  add LINK [--title T] [--category movie|tv] [--imdb ID] [--peer IP:PORT]\n"
+	"                                add a torrent to the running daemon\n"
+	"  ls                            list the daemon's torrents\n"
+	"  rm HASH                       remove a torrent from the daemon\n"
+	"  status                        the daemon's version, uptime and awake torrents\n"
+	"                                (client commands take --json, --config, --url)\n"
 	"  version                       version, build options and library versions\n"
 	"  help                          this text\n"
 	"\n"
@@ -50,7 +59,8 @@ static const char usage_run[] =
 static const char usage_check[] =
 	"usage: gostream check-config [--config FILE]\n"
 	"Validates the configuration and prints the effective values as JSON on stdout\n"
-	"(secrets masked). Exit status 0 when valid, 3 when not.\n";
+	"(secrets masked), engine values set through /settings (state_dir/settings.json)\n"
+	"included. Exit status 0 when valid, 3 when not.\n";
 
 static const char usage_version[] =
 	"usage: gostream version\n"
@@ -98,8 +108,20 @@ static int cmd_check_config(int argc, char **argv)
 	rc = cli_load_config(o.config, &cfg, &path, &source);
 	if (rc)
 		return rc;
-	cJSON *j = cfg_to_json(&cfg, true);
 	char *state = daemon_state_dir(&cfg);
+	char err[1024];
+	int found = 0;
+	if (settings_peek(&cfg, state, &found, err, sizeof err) < 0) {
+		fprintf(stderr, "gostream: %s\n", err);
+		free(state);
+		cfg_free(&cfg);
+		free(path);
+		return EXIT_CONFIG;
+	}
+	if (found)
+		fprintf(stderr, "gostream: engine values set through /settings come from "
+			"%s/settings.json\n", state);
+	cJSON *j = cfg_to_json(&cfg, true);
 	cJSON_ReplaceItemInObject(j, "state_dir", cJSON_CreateString(state));
 	char *s = cJSON_Print(j);
 	printf("%s\n", s);
@@ -169,6 +191,9 @@ int main(int argc, char **argv)
 		return bt_cli_cat(argc - 1, argv + 1);
 	if (strcmp(cmd, "info") == 0)
 		return bt_cli_info(argc - 1, argv + 1);
+	if (strcmp(cmd, "add") == 0 || strcmp(cmd, "ls") == 0 || strcmp(cmd, "rm") == 0 ||
+	    strcmp(cmd, "status") == 0)
+		return cli_client_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_main, stdout);
 		return EXIT_OK;

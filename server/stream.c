@@ -19,6 +19,11 @@
  * back-buffer for small seeks back. Chunk fetches also feed the warmup cache (head/tail
  * bytes only; written off the read path by warmup's own thread).
  *
+ * Prefetch (streams_prefetch, for the Plex webhook): a hold handle owned by the layer
+ * opens the file and starts its pump at the resume position as if a player were there;
+ * a holder thread closes the hold when the pump goes idle or priority goes off, so a
+ * media.play that no player follows costs one pump idle timeout, not a leak.
+ *
  * Locking: s->lock guards the file table, wake slots and every sfile field; it is never
  * held across an engine read. Reads copy: no caller sees a cache buffer. */
 #include "stream.h"
@@ -40,7 +45,10 @@
 
 #define FILE_BUCKETS 1024
 #define PLAY_CONFIRM_BYTES (4ull << 20)
-#define SEEK_BACK_SLACK (1ull << 20)   /* players re-read a little behind themselves */
+/* Reads within this distance of the last one count as the same stream: players re-read a
+ * little behind themselves, and the kernel's FUSE readahead sends parallel requests that
+ * arrive out of order (up to its readahead window, 4 MiB, apart). */
+#define SEQ_SLACK (8ll << 20)
 #define WINDOW_MIN (16ull << 20)
 #define WINDOW_SECONDS 30
 #define PUMP_IDLE_SECONDS 45
@@ -79,6 +87,18 @@ struct gs_stream {
 	bool first;
 };
 
+/* A prefetch hold (see the top comment); fields under s->lock. */
+struct prefetch {
+	struct prefetch *next;
+	gs_streams *s;
+	gs_stream *h;                   /* closed by the holder thread */
+	struct sfile *f;                /* valid while !done */
+	char hash[41];
+	uint32_t idx;
+	pthread_t thread;
+	bool stop, done;
+};
+
 struct gs_streams {
 	struct streams_opts o;
 	char *warmup_dir;
@@ -90,8 +110,9 @@ struct gs_streams {
 	struct sfile *files[FILE_BUCKETS];
 	unsigned awake;
 	unsigned handles, nfiles, pumps;
-	struct { char hash[41]; uint32_t idx; } prio[PRIORITY_MAX];
+	struct { char hash[41]; uint32_t idx; bool frozen; } prio[PRIORITY_MAX];
 	unsigned nprio;
+	struct prefetch *prefetches;    /* holds, done ones reaped by the next prefetch */
 	atomic_uint_fast64_t warmup_hit_bytes, ram_hit_bytes, engine_bytes, pump_bytes;
 	atomic_uint_fast64_t reads, probes, seeks, wakes;
 };
@@ -177,10 +198,13 @@ err_ra:
 	return rc;
 }
 
+static void prefetch_stop_all(gs_streams *s);
+
 void streams_destroy(gs_streams *s)
 {
 	if (!s)
 		return;
+	prefetch_stop_all(s);
 	warmup_close(s->w);
 	ra_destroy(s->ra);
 	pthread_cond_destroy(&s->cond);
@@ -420,7 +444,8 @@ static bool classify(gs_streams *s, gs_stream *h, int64_t off, size_t len)
 {
 	struct sfile *f = h->f;
 	bool in_tail = (uint64_t)off >= f->size - tail_window(s, f->size);
-	bool sequential = off == h->last_end;
+	bool sequential = h->last_end >= 0 && off >= h->last_end - SEQ_SLACK &&
+			  off <= h->last_end + SEQ_SLACK;
 	struct timespec t;
 
 	h->seq_bytes = sequential ? h->seq_bytes + len : len;
@@ -429,7 +454,8 @@ static bool classify(gs_streams *s, gs_stream *h, int64_t off, size_t len)
 	     (h->first && (uint64_t)off >= s->o.warmup_head && s->o.warmup_head > 0)))
 		h->playing = true;
 	h->first = false;
-	h->last_end = off + (int64_t)len;
+	if (!sequential || off + (int64_t)len > h->last_end)
+		h->last_end = off + (int64_t)len;
 	if (!h->playing)
 		return true;
 	if (in_tail && !sequential)
@@ -439,7 +465,7 @@ static bool classify(gs_streams *s, gs_stream *h, int64_t off, size_t len)
 	if (f->steer != h)
 		return false;
 	now(&t);
-	int64_t back = (int64_t)SEEK_BACK_SLACK;
+	int64_t back = SEQ_SLACK;
 	int64_t ahead = (int64_t)pump_window(s, f);
 	if (off > f->player_pos + ahead || off < f->player_pos - back ||
 	    (uint64_t)llabs(off - f->player_pos) > s->o.seek_threshold) {
@@ -456,7 +482,9 @@ static bool classify(gs_streams *s, gs_stream *h, int64_t off, size_t len)
 	double dt = elapsed(&f->rate_t0, &t);
 	if (dt >= 1.0)
 		f->rate = (double)f->rate_bytes / dt;
-	f->player_pos = off + (int64_t)len;
+	/* An out-of-order request a little behind does not move the player back. */
+	if (off + (int64_t)len > f->player_pos || off < f->player_pos - back)
+		f->player_pos = off + (int64_t)len;
 	f->last_steer = t;
 	f->played = true;
 	pump_start(s, f);
@@ -657,6 +685,7 @@ int streams_set_priority(gs_streams *s, const char *hash, uint32_t file_index, b
 			rc = -ENOSPC;
 		} else {
 			snprintf(s->prio[s->nprio].hash, 41, "%s", hash);
+			s->prio[s->nprio].frozen = false;
 			s->prio[s->nprio++].idx = file_index;
 		}
 	} else if (!on && i < s->nprio) {
@@ -666,9 +695,135 @@ int streams_set_priority(gs_streams *s, const char *hash, uint32_t file_index, b
 		for (struct sfile *f = s->files[b]; f; f = f->next)
 			if (f->bt && f->idx == file_index && strcmp(f->hash, hash) == 0)
 				bt_torrent_set_priority(f->bt, on);
-	pthread_mutex_unlock(&s->lock);
+	/* Pinned under s->lock (the pump already calls warmup under it) so the frozen flag
+	 * /metrics shows is the pin's real outcome. */
 	if (rc == 0 && s->w)
 		rc = warmup_pin(s->w, hash, file_index, on);
+	if (rc == 0 && on && s->w)
+		for (i = 0; i < s->nprio; i++)
+			if (s->prio[i].idx == file_index && strcmp(s->prio[i].hash, hash) == 0)
+				s->prio[i].frozen = true;
+	if (!on)
+		for (struct prefetch *p = s->prefetches; p; p = p->next)
+			if (p->idx == file_index && strcmp(p->hash, hash) == 0)
+				p->stop = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- prefetch ---- */
+
+static void *prefetch_thread(void *arg)
+{
+	struct prefetch *p = arg;
+	gs_streams *s = p->s;
+
+	/* The pump's exit broadcasts s->cond; so do priority-off and shutdown. */
+	pthread_mutex_lock(&s->lock);
+	while (!p->stop && p->f->pump_running)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	stream_close(p->h);
+	pthread_mutex_lock(&s->lock);
+	p->h = NULL;
+	p->f = NULL;
+	p->done = true;
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Joins and frees the holds whose thread has finished. */
+static void prefetch_reap(gs_streams *s)
+{
+	struct prefetch *dead = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	for (struct prefetch **pp = &s->prefetches; *pp;) {
+		struct prefetch *p = *pp;
+		if (p->done) {
+			*pp = p->next;
+			p->next = dead;
+			dead = p;
+		} else {
+			pp = &p->next;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	while (dead) {
+		struct prefetch *p = dead;
+		dead = p->next;
+		pthread_join(p->thread, NULL);
+		free(p);
+	}
+}
+
+static void prefetch_stop_all(gs_streams *s)
+{
+	pthread_mutex_lock(&s->lock);
+	for (struct prefetch *p = s->prefetches; p; p = p->next)
+		p->stop = true;
+	pthread_cond_broadcast(&s->cond);
+	for (struct prefetch *p = s->prefetches; p; p = p->next)
+		p->done = true;         /* reap joins every thread, finished or not */
+	pthread_mutex_unlock(&s->lock);
+	prefetch_reap(s);
+}
+
+int streams_prefetch(gs_streams *s, const char *hash, uint32_t file_index, uint64_t size,
+		     uint64_t offset)
+{
+	struct prefetch *p = NULL;
+	gs_stream *h;
+	int rc;
+
+	if (size == 0)
+		return -EINVAL;
+	prefetch_reap(s);
+	rc = stream_open(s, hash, file_index, size, &h);
+	if (rc < 0)
+		return rc;
+	struct sfile *f = h->f;
+	uint64_t cs = ra_chunk_size(s->ra);
+	if (offset >= size)
+		offset = size - 1;
+	pthread_mutex_lock(&s->lock);
+	if (f->steer) {
+		rc = -EALREADY;
+		goto out;
+	}
+	f->player_pos = (int64_t)(offset / cs * cs);
+	now(&f->last_steer);
+	f->rate_bytes = 0;
+	if (f->pump_tok && (f->pump_off < f->player_pos ||
+			    f->pump_off > f->player_pos + (int64_t)pump_window(s, f)))
+		cancel_fire(f->pump_tok);
+	pump_start(s, f);
+	if (!f->pump_running) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	for (struct prefetch *q = s->prefetches; q; q = q->next)
+		if (q->f == f && !q->stop && !q->done)
+			goto out;       /* already held: moving the position was all */
+	p = xcalloc(1, sizeof *p);
+	p->s = s;
+	p->h = h;
+	p->f = f;
+	memcpy(p->hash, f->hash, sizeof p->hash);
+	p->idx = file_index;
+	rc = -pthread_create(&p->thread, NULL, prefetch_thread, p);
+	if (rc < 0) {
+		free(p);
+		p = NULL;
+		goto out;
+	}
+	p->next = s->prefetches;
+	s->prefetches = p;
+out:
+	pthread_mutex_unlock(&s->lock);
+	if (!p)
+		stream_close(h);        /* the hold was not needed (or failed) */
 	return rc;
 }
 
@@ -707,6 +862,7 @@ void streams_stats_get(gs_streams *s, struct streams_stats *st)
 	ra_stats_get(s->ra, &ra);
 	st->ram_bytes = ra.bytes;
 	st->ram_budget = ra.budget;
+	st->ram_entries = ra.entries;
 	if (s->w) {
 		struct warmup_stats ws;
 		warmup_stats_get(s->w, &ws);
@@ -716,4 +872,48 @@ void streams_stats_get(gs_streams *s, struct streams_stats *st)
 		st->warmup_corrupt = ws.corrupt_chunks;
 		st->warmup_evictions = ws.evictions;
 	}
+}
+
+size_t streams_files(gs_streams *s, struct streams_file_info *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (unsigned b = 0; b < FILE_BUCKETS; b++)
+		for (struct sfile *f = s->files[b]; f; f = f->next, n++) {
+			if (n >= max)
+				continue;
+			struct streams_file_info *i = &out[n];
+			memset(i, 0, sizeof *i);
+			memcpy(i->hash, f->hash, sizeof i->hash);
+			i->file_index = f->idx;
+			i->size = f->size;
+			i->handles = f->refs;
+			i->position = f->player_pos;
+			i->rate = f->rate;
+			i->playing = f->steer != NULL;
+			i->pump_running = f->pump_running;
+			i->awake = f->bt != NULL;
+			i->priority = is_priority(s, f->hash, f->idx);
+			for (struct prefetch *p = s->prefetches; p; p = p->next)
+				if (p->f == f && !p->done)
+					i->prefetch = true;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+size_t streams_priorities(gs_streams *s, struct streams_priority_info *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->nprio;
+	for (size_t i = 0; i < n && i < max; i++) {
+		memcpy(out[i].hash, s->prio[i].hash, sizeof out[i].hash);
+		out[i].file_index = s->prio[i].idx;
+		out[i].tail_frozen = s->prio[i].frozen;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }

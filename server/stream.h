@@ -31,7 +31,7 @@ void streams_opts_default(struct streams_opts *o);
 /* Opens the caches (the warmup folder is created) and keeps t for engine reads.
  * Returns 0 or -errno. */
 int streams_create(const struct streams_opts *o, struct gs_torrents *t, gs_streams **out);
-/* No handle may be open. */
+/* No caller's handle may be open; prefetch holds are closed here. */
 void streams_destroy(gs_streams *s);
 
 /* A handle on file file_index (size bytes, from the library) of torrent hash. Opening
@@ -47,8 +47,17 @@ ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel 
 void stream_close(gs_stream *h);
 
 /* Priority + tail freeze for a file being played (Plex webhook): the engine's priority
- * mode is on and its warmup data is not evicted while on. */
+ * mode is on and its warmup data is not evicted while on. Turning it off also ends a
+ * streams_prefetch hold on the file. */
 int streams_set_priority(gs_streams *s, const char *hash, uint32_t file_index, bool on);
+/* The player is about to play file_index (size bytes) of hash from offset (Plex webhook
+ * media.play with a resume position): starts the file's pump there before the player
+ * asks. The stream layer holds the file open itself until the pump goes idle (45 s with
+ * no playing reader), priority goes off for the file, or streams_destroy. Nothing moves
+ * when a reader already plays the file: -EALREADY. Returns 0, -EALREADY, -EINVAL or
+ * -errno (no thread). */
+int streams_prefetch(gs_streams *s, const char *hash, uint32_t file_index, uint64_t size,
+		     uint64_t offset);
 /* Forgets everything cached for a torrent's file (the torrent was removed). */
 void streams_forget(gs_streams *s, const char *hash, uint32_t file_index);
 /* Waits until warmup writes queued so far are on disk (tests, shutdown). */
@@ -61,10 +70,33 @@ struct streams_stats {
 	uint64_t pump_bytes;            /* fetched by pumps ahead of players */
 	uint64_t reads, probes, seeks, wakes;
 	uint64_t open_handles, open_files, pumps_running, awake_files;
-	uint64_t ram_bytes, ram_budget;
+	uint64_t ram_bytes, ram_budget, ram_entries;
 	uint64_t warmup_bytes, warmup_quota, warmup_files, warmup_corrupt, warmup_evictions;
 };
 
 void streams_stats_get(gs_streams *s, struct streams_stats *st);
+
+/* One open file, for /metrics. */
+struct streams_file_info {
+	char hash[41];
+	uint32_t file_index;
+	uint64_t size;
+	unsigned handles;               /* open handles, a prefetch hold included */
+	int64_t position;               /* where the pump works from: the player's position */
+	double rate;                    /* bytes/s of the playing reader, 0 = not measured */
+	bool playing;                   /* a reader steers the pump */
+	bool pump_running, awake, priority, prefetch;
+};
+/* Fills out[0..max) with the open files; returns how many there are (may exceed max). */
+size_t streams_files(gs_streams *s, struct streams_file_info *out, size_t max);
+
+/* One file in priority mode; tail_frozen: its warmup data is pinned. */
+struct streams_priority_info {
+	char hash[41];
+	uint32_t file_index;
+	bool tail_frozen;
+};
+/* Same contract as streams_files. */
+size_t streams_priorities(gs_streams *s, struct streams_priority_info *out, size_t max);
 
 #endif

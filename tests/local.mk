@@ -32,6 +32,11 @@ tests_unit_http_range_test_SOURCES = tests/unit/http_range_test.c tests/unit/tes
 tests_unit_http_range_test_LDADD = $(GS_TEST_LDADD)
 tests_unit_dav_xml_test_SOURCES = tests/unit/dav_xml_test.c tests/unit/testlib.h
 tests_unit_dav_xml_test_LDADD = $(GS_TEST_LDADD)
+# webhook_test includes webhook.c and stubs the stream layer and the engine registry.
+check_PROGRAMS += tests/unit/webhook_test
+tests_unit_webhook_test_SOURCES = tests/unit/webhook_test.c tests/unit/testlib.h
+tests_unit_webhook_test_LDADD = $(GS_TEST_LDADD) server/libgs_engine.a
+TESTS += tests/unit/webhook_test
 
 check_PROGRAMS += tests/unit/bt_test tests/integration/bt_driver
 GS_ENGINE_TEST_LDADD = server/libgs_server.a davfs/libgs_davfs.a $(GS_FUSE_LIB) server/libgs_server.a \
@@ -69,11 +74,24 @@ GS_INTEGRATION_TESTS = \
 	tests/integration/webdav_props.sh \
 	tests/integration/webdav_rclone.sh \
 	tests/integration/warmup_crash.sh \
-	tests/integration/stream_patterns.sh
+	tests/integration/stream_patterns.sh \
+	tests/integration/webhook_plex.sh \
+	tests/integration/metrics_health.sh
 
 TESTS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
 	tests/unit/racache_test tests/unit/warmup_test tests/unit/bt_test \
 	tests/unit/http_range_test tests/unit/dav_xml_test \
 	$(GS_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/mkmedia.sh tests/lib/seeder.py tests/lib/bt_testlib.sh \
+	tests/lib/webhook_client.py tests/lib/prom_check.py \
 	$(GS_INTEGRATION_TESTS)
+
+# The API issue: /settings, upload, TorrServer streaming, access control, fuzz, CLI client.
+check_PROGRAMS += tests/unit/auth_test
+tests_unit_auth_test_SOURCES = tests/unit/auth_test.c tests/unit/testlib.h
+tests_unit_auth_test_LDADD = $(GS_TEST_LDADD)
+GS_API_TESTS = tests/integration/api_settings.sh tests/integration/api_stream.sh \
+	tests/integration/api_auth.sh tests/integration/api_fuzz.sh \
+	tests/integration/cli_client.sh
+TESTS += tests/unit/auth_test $(GS_API_TESTS)
+EXTRA_DIST += $(GS_API_TESTS)

@@ -14,6 +14,7 @@
  *            restart                save info dict + peers, destroy the engine, make a new one
  *                                   and load the torrent from the saved bytes (no metadata)
  *            apply:CACHE_MB         bt_engine_apply_settings with a new cache size
+ *            peer:IP:PORT           give the open torrent one more peer (connected at once)
  *            close | open | sleep:MS | fastdrop | priority:0|1
  *            waitsleep:MS           wait (bounded) until the torrent is asleep
  *   Exit: 0 when every op did what it should, 3 otherwise, 2 on usage errors.
@@ -290,6 +291,15 @@ int main(int argc, char **argv)
 			snprintf(cfg.user_agent, sizeof cfg.user_agent, "gostream-test/2");
 			rc = bt_engine_apply_settings(e, &cfg);
 			printf(", {\"op\": \"apply\", \"rc\": %d}", rc);
+			if (rc < 0)
+				failed = 1;
+		} else if (!strncmp(op, "peer:", 5)) {
+			/* a second reference hands the peer over; dropping it leaves refs as they were */
+			const char *more[2] = {op + 5, NULL};
+			rc = bt_torrent_open(t, more);
+			if (rc == 0)
+				bt_torrent_close(t);
+			printf(", {\"op\": \"peer\", \"rc\": %d}", rc);
 			if (rc < 0)
 				failed = 1;
 		} else if (!strcmp(op, "fastdrop")) {

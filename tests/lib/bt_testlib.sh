@@ -37,12 +37,36 @@ bt_make_torrent() {
 	"$PY" "$SEEDER" --make-torrent "$1" --piece-kib "$2" --out "$3" || bt_fail "making $3"
 }
 
+# bt_seeder_exec ARGS... : becomes seeder.py (exec: the caller's $! is the seeder's PID),
+# its uploads capped at BT_SEED_UPLOAD_KIB KiB/s when that is set. Every peer of a
+# loopback seeder is "local", and libtorrent exempts local peers from the session's rate
+# limits: the cap goes on the local peer class, by a wrapper that makes seeder.py's
+# sessions throttled ones.
+bt_seeder_exec() {
+	[ -n "${BT_SEED_UPLOAD_KIB:-}" ] || exec "$PY" "$SEEDER" "$@"
+	exec "$PY" - "$SEEDER" "$@" <<'EOF'
+import os, runpy, sys
+import libtorrent as lt
+limit = int(os.environ["BT_SEED_UPLOAD_KIB"]) * 1024
+class throttled(lt.session):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        pc = self.get_peer_class(lt.session.local_peer_class_id)
+        pc["upload_limit"] = limit
+        self.set_peer_class(lt.session.local_peer_class_id, pc)
+lt.session = throttled
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+EOF
+}
+
 # bt_seed IP DATA_DIR [seeder.py options...] TORRENT... -> sets SEED_EP=ip:port
+# (with BT_SEED_UPLOAD_KIB=N in the environment it uploads at most N KiB/s, see above)
 bt_seed() {
 	local ip=$1 data=$2 out
 	shift 2
 	out=$(mktemp "$T/seed.XXXXXX")
-	"$PY" "$SEEDER" --data "$data" --bind "$ip:0" --max-seconds 300 "$@" > "$out" 2> "$out.err" &
+	bt_seeder_exec --data "$data" --bind "$ip:0" --max-seconds 300 "$@" > "$out" 2> "$out.err" &
 	BT_PIDS+=("$!")
 	local pid=$! i
 	for ((i = 0; i < 300; i++)); do

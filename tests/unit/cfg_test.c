@@ -134,6 +134,59 @@ static void test_json_out(void)
 	cfg_free(&c);
 }
 
+/* The list type (http_auth), field copy/reset, and the token rule off loopback. */
+static void test_list_and_access(void)
+{
+	struct gs_config c, d;
+	char err[512];
+
+	cfg_defaults(&c);
+	CHECK(c.http_auth && !c.http_auth[0]);
+	CHECK_STR(set(&c, "http_auth", "[\"alice:pw one\", \"bob:x:y\"]"), "ok");
+	CHECK_STR(c.http_auth[0], "alice:pw one");
+	CHECK_STR(c.http_auth[1], "bob:x:y");
+	CHECK(c.http_auth[2] == NULL);
+	CHECK_STR(set(&c, "http_auth", "[\"nocolon\"]"),
+		  "http_auth[0]: must be \"name:password\" with both parts non-empty");
+	CHECK_STR(c.http_auth[0], "alice:pw one");             /* unchanged on error */
+	CHECK_STR(set(&c, "http_auth", "[1]"), "http_auth[0]: must be a string");
+	CHECK_STR(set(&c, "http_auth", "\"alice:pw\""),
+		  "http_auth: must be an array of at most 64 strings");  /* secret: no "got" */
+	cJSON *j = cfg_to_json(&c, true);
+	cJSON *l = cJSON_GetObjectItem(j, "http_auth");
+	CHECK_STR(cJSON_GetArrayItem(l, 0)->valuestring, "alice:********");
+	CHECK_STR(cJSON_GetArrayItem(l, 1)->valuestring, "bob:********");
+	cJSON_Delete(j);
+	j = cfg_field_to_json(&c, cfg_field_find("http_auth"), false);
+	CHECK_STR(cJSON_GetArrayItem(j, 1)->valuestring, "bob:x:y");
+	cJSON_Delete(j);
+
+	cfg_defaults(&d);
+	cfg_field_copy(&d, &c, cfg_field_find("http_auth"));
+	CHECK_STR(d.http_auth[1], "bob:x:y");
+	CHECK(d.http_auth != c.http_auth);
+	c.engine.CacheSize = 1;
+	cfg_field_copy(&d, &c, cfg_field_find("engine.CacheSize"));
+	CHECK_EQ_INT(d.engine.CacheSize, 1);
+	cfg_field_reset(&d, cfg_field_find("engine.CacheSize"));
+	CHECK_EQ_INT(d.engine.CacheSize, 64 << 20);
+	cfg_field_reset(&d, cfg_field_find("http_auth"));
+	CHECK(!d.http_auth[0]);
+	CHECK(cfg_field_find("engine.UseDisk")->flags & CFG_AT_START);
+
+	CHECK_STR(set(&d, "listen_address", "\"0.0.0.0\""), "ok");
+	CHECK_EQ_INT(cfg_validate(&d, err, sizeof err), -EINVAL);
+	CHECK_CONTAINS(err, "api_token: must be set when listen_address (0.0.0.0) is not a "
+		       "loopback address");
+	CHECK_STR(set(&d, "api_token", "\"t\""), "ok");
+	CHECK_EQ_INT(cfg_validate(&d, err, sizeof err), 0);
+	CHECK_STR(set(&d, "api_token", "\"\""), "ok");
+	CHECK_STR(set(&d, "listen_address", "\"127.0.0.9\""), "ok");
+	CHECK_EQ_INT(cfg_validate(&d, err, sizeof err), 0);
+	cfg_free(&d);
+	cfg_free(&c);
+}
+
 static void test_locate(void)
 {
 	const char *src;
@@ -162,5 +215,6 @@ int main(void)
 	test_comments();
 	test_json_out();
 	test_locate();
+	test_list_and_access();
 	return test_done("cfg_test");
 }

@@ -1,0 +1,533 @@
+#!/usr/bin/python3
+"""bench.py - measuring tools for gostream's benchmarks (tests/bench/*.sh).
+
+Run with /usr/bin/python3 (Debian's python3-libtorrent is only installed for it).
+Every subcommand prints JSON (or one line) on stdout; every loop is bounded.
+
+  clone-torrents BASE.torrent SRC_FILE TORRENT_DIR DATA_DIR PREFIX N
+      N single-file torrents with BASE's pieces under names PREFIX0001.mkv...: only the
+      name in the info dict changes, so the info-hash differs and no byte is re-hashed;
+      DATA_DIR/<name> is a hard link to SRC_FILE (one file's blocks on disk). Prints
+      "name hash" lines.
+  seed --bind IP:PORT --data DIR [--utp] [--list FILE] [T.torrent...]
+      A loopback seeder that starts at once with many torrents: each is declared
+      complete through resume data (have_pieces), so libtorrent hashes nothing at start
+      (tests/lib/seeder.py checks every torrent: minutes for 500 x 1 GiB). Prints
+      "READY ip:port"; runs until SIGTERM or --max-seconds.
+  download --torrent T --peer IP:PORT --bind IP --save DIR [--timeout S]
+      The raw swarm rate: plain python3-libtorrent downloads T from one peer (TCP only,
+      like gostream's test config). Seconds from add to torrent_finished, CPU seconds of
+      this process (utime+stime from /proc/self/stat) over the same span.
+  add --api URL --list FILE [--peer IP:PORT]
+      Adds torrents through gostream's JSON API over one kept-alive connection; FILE has
+      "torrent<TAB>title" lines. Prints "hash<TAB>library URL path" lines (movies/...).
+  get URL... [--range A-B] [--close] : one HTTP request per URL; seconds to the whole
+      body and to the first body byte (a server may send headers before it has data).
+  scan --mode http|file --list FILE --par 8 --head B --tail B
+      Plex-like scan: for each title (URL or path per line) read [0, head) and the last
+      tail bytes, par titles at a time. Seconds per title and for the pass.
+  seeks --mode http|file --target URL_OR_PATH --size N --count 50 --follow B --seed S
+      Seeks while streaming: read 4 MiB from the start, then count times: jump to a
+      random offset not read before (outside the first 64 MiB and last 16 MiB, the
+      warmup windows), time the first 64 KiB there, then stream `follow` bytes on.
+  rss PID OUT [--interval S]   : samples VmRSS of PID until SIGTERM; writes JSON to OUT.
+  cpu PID                      : utime+stime of PID in seconds (/proc/PID/stat).
+  summ [--scale X]             : numbers on stdin -> {"n","p50","p99","min","max","mean"}.
+  row FILE key=value...        : appends one result row (JSON) to FILE; values are
+      JSON when they parse, else strings. verdict is computed from `check`, a Python
+      expression over g (gostream), r (reference) and ratio (g/r).
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def die(msg):
+    sys.stderr.write("bench.py: %s\n" % msg)
+    sys.exit(2)
+
+
+def proc_cpu(pid):
+    with open("/proc/%s/stat" % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    # fields[11], fields[12] are utime, stime (stat fields 14 and 15)
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def percentile(xs, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
+    return s[k]
+
+
+def summary(xs):
+    if not xs:
+        return {"n": 0}
+    return {"n": len(xs), "p50": percentile(xs, 50), "p99": percentile(xs, 99),
+            "min": min(xs), "max": max(xs), "mean": sum(xs) / len(xs)}
+
+
+# ---------------------------------------------------------------- torrents
+
+def cmd_clone(a):
+    import libtorrent as lt
+    with open(a.base, "rb") as f:
+        base = lt.bdecode(f.read())
+    os.makedirs(a.torrent_dir, exist_ok=True)
+    os.makedirs(a.data_dir, exist_ok=True)
+    for i in range(1, a.n + 1):
+        name = "%s%04d.mkv" % (a.prefix, i)
+        info = dict(base[b"info"])
+        info[b"name"] = name.encode()
+        entry = dict(base)
+        entry[b"info"] = info
+        data = lt.bencode(entry)
+        out = os.path.join(a.torrent_dir, name + ".torrent")
+        with open(out, "wb") as f:
+            f.write(data)
+        link = os.path.join(a.data_dir, name)
+        if not os.path.exists(link):
+            os.link(a.src, link)
+        print(name, str(lt.torrent_info(data).info_hashes().v1))
+
+
+def cmd_seed(a):
+    import libtorrent as lt
+    ip, port = a.bind.rsplit(":", 1)
+    paths = list(a.torrents)
+    if a.list:
+        with open(a.list) as f:
+            paths += [l.strip() for l in f if l.strip()]
+    if not paths:
+        die("seed: no torrent")
+    ses = lt.session({
+        "listen_interfaces": "%s:%s" % (ip, port),
+        "outgoing_interfaces": ip,
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+        "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        "enable_incoming_utp": a.utp, "enable_outgoing_utp": a.utp,
+        "active_downloads": -1, "active_seeds": -1, "active_limit": -1,
+        "unchoke_slots_limit": -1, "connections_limit": 4000,
+        "upload_rate_limit": 0, "download_rate_limit": 0,
+        "alert_mask": lt.alert.category_t.status_notification
+        | lt.alert.category_t.error_notification,
+    })
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    save = os.path.abspath(a.data)
+    for p in paths:
+        ti = lt.torrent_info(p)
+        atp = lt.add_torrent_params()
+        atp.ti = ti
+        atp.save_path = save
+        atp.flags &= ~lt.torrent_flags.auto_managed
+        atp.flags &= ~lt.torrent_flags.paused
+        atp.have_pieces = [True] * ti.num_pieces()
+        ses.async_add_torrent(atp)
+    deadline = time.monotonic() + a.max_seconds
+    lport, added, ready = None, 0, False
+    while not stop["flag"] and time.monotonic() < deadline:
+        ses.wait_for_alert(100)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.listen_succeeded_alert):
+                if al.socket_type == lt.socket_type_t.tcp:
+                    lport = al.port
+            elif isinstance(al, lt.listen_failed_alert):
+                die("listen on %s failed: %s" % (a.bind, al.message()))
+            elif isinstance(al, lt.add_torrent_alert):
+                if al.error.value():
+                    die("add: %s" % al.error.message())
+                added += 1
+            elif isinstance(al, (lt.torrent_error_alert, lt.file_error_alert)):
+                die(al.message())
+        if not ready and lport is not None and added == len(paths):
+            print("READY %s:%d" % (ip, lport), flush=True)
+            ready = True
+    up = sum(h.status().total_payload_upload for h in ses.get_torrents())
+    sys.stderr.write("bench.py seed: uploaded %d bytes\n" % up)
+
+
+def cmd_download(a):
+    import libtorrent as lt
+    pip, pport = a.peer.rsplit(":", 1)
+    ses = lt.session({
+        "listen_interfaces": "%s:0" % a.bind,
+        "outgoing_interfaces": a.bind,
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_incoming_utp": False, "enable_outgoing_utp": False,
+        "alert_mask": lt.alert.category_t.status_notification
+        | lt.alert.category_t.error_notification,
+    })
+    ti = lt.torrent_info(a.torrent)
+    atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = a.save
+    atp.flags &= ~lt.torrent_flags.auto_managed
+    atp.flags &= ~lt.torrent_flags.paused
+    atp.peers = [(pip, int(pport))]
+    cpu0, t0 = proc_cpu("self"), time.monotonic()
+    h = ses.add_torrent(atp)
+    done = None
+    while done is None and time.monotonic() - t0 < a.timeout:
+        ses.wait_for_alert(50)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.torrent_finished_alert):
+                done = time.monotonic()
+            elif isinstance(al, (lt.torrent_error_alert, lt.file_error_alert)):
+                die(al.message())
+    cpu1 = proc_cpu("self")
+    st = h.status()
+    if done is None:
+        die("download: not finished within %ds (%.1f%%)" % (a.timeout, st.progress * 100))
+    print(json.dumps({"seconds": done - t0, "cpu_seconds": cpu1 - cpu0,
+                      "bytes": ti.total_size(), "payload": st.total_payload_download,
+                      "mbps": ti.total_size() / (done - t0) / 1e6}))
+
+
+# ---------------------------------------------------------------- HTTP
+
+def http_conn(url, timeout):
+    u = urllib.parse.urlsplit(url)
+    c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    path = u.path + ("?" + u.query if u.query else "")
+    return c, path
+
+
+def http_range(url, start, end, timeout=60, conn=None):
+    """GET bytes start..end (inclusive; end None = to EOF, read only up to `limit`)."""
+    c, path = http_conn(url, timeout)
+    c.request("GET", path, headers={"Range": "bytes=%d-%s" % (start, "" if end is None else end)})
+    r = c.getresponse()
+    if r.status not in (200, 206):
+        raise RuntimeError("%s: HTTP %d" % (url, r.status))
+    return c, r
+
+
+def read_n(r, n):
+    got = 0
+    while got < n:
+        b = r.read(min(1 << 20, n - got)) if hasattr(r, "read") else None
+        if not b:
+            break
+        got += len(b)
+    return got
+
+
+def cmd_get(a):
+    out = []
+    for url in a.urls:
+        c, path = http_conn(url, a.timeout)
+        hdr = {"Connection": "close"} if a.close else {}
+        if a.range:
+            hdr["Range"] = "bytes=" + a.range
+        t0 = time.monotonic()
+        c.request("GET", path, headers=hdr)
+        r = c.getresponse()
+        first = r.read(1)
+        t1 = time.monotonic()
+        n = len(first)
+        while True:
+            b = r.read(1 << 20)
+            if not b:
+                break
+            n += len(b)
+        t2 = time.monotonic()
+        c.close()
+        out.append({"status": r.status, "bytes": n, "first": t1 - t0, "total": t2 - t0})
+    print(json.dumps(out))
+
+
+def cmd_add(a):
+    u = urllib.parse.urlsplit(a.api)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    with open(a.list) as f:
+        items = [l.rstrip("\n").split("\t") for l in f if l.strip()]
+    for path, title in items:
+        body = {"action": "add", "link": path, "title": title, "category": "movie"}
+        if a.peer:
+            body["peers"] = [a.peer]
+        for attempt in range(2):
+            try:
+                c.request("POST", "/torrents", body=json.dumps(body),
+                          headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                data = r.read()
+                break
+            except (http.client.HTTPException, OSError):
+                c.close()
+                c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+                if attempt:
+                    raise
+        if r.status != 200:
+            die("add %s: HTTP %d %s" % (path, r.status, data[:200]))
+        h = json.loads(data)["hash"]
+        print("%s\t/movies/%s" % (h, urllib.parse.quote(title + ".mkv")))
+
+
+# ---------------------------------------------------------------- scan (B6)
+
+def scan_one(mode, target, size, head, tail):
+    t0 = time.monotonic()
+    got = 0
+    if mode == "file":
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            for off, ln in ((0, head), (max(0, size - tail), tail)):
+                end = off + ln
+                while off < end:
+                    b = os.pread(fd, min(1 << 20, end - off), off)
+                    if not b:
+                        break
+                    off += len(b)
+                    got += len(b)
+        finally:
+            os.close(fd)
+    else:
+        for off, ln in ((0, head), (max(0, size - tail), tail)):
+            c, r = http_range(target, off, off + ln - 1)
+            while True:
+                b = r.read(1 << 20)
+                if not b:
+                    break
+                got += len(b)
+            c.close()
+    return time.monotonic() - t0, got
+
+
+def cmd_scan(a):
+    with open(a.list) as f:
+        targets = [l.rstrip("\n") for l in f if l.strip()]
+    lat = [None] * len(targets)
+    errors = []
+    nbytes = [0]
+    idx = [0]
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                i = idx[0]
+                idx[0] += 1
+            if i >= len(targets):
+                return
+            try:
+                dt, got = scan_one(a.mode, targets[i], a.size, a.head, a.tail)
+                want = min(a.size, a.head) + min(a.size, a.tail)
+                if got != want:
+                    raise RuntimeError("short read: %d of %d" % (got, want))
+                lat[i] = dt
+                with lock:
+                    nbytes[0] += got
+            except Exception as e:  # reported, never hidden
+                with lock:
+                    errors.append("%s: %s" % (targets[i], e))
+    t0 = time.monotonic()
+    th = [threading.Thread(target=worker) for _ in range(a.par)]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    total = time.monotonic() - t0
+    print(json.dumps({"seconds": total, "titles": len(targets), "bytes": nbytes[0],
+                      "errors": errors[:5], "nerrors": len(errors),
+                      "per_title": summary([x for x in lat if x is not None])}))
+
+
+# ---------------------------------------------------------------- seeks (B5)
+
+def cmd_seeks(a):
+    rnd = random.Random(a.seed)
+    head, tail, probe = 64 << 20, 16 << 20, 65536
+    lo, hi = head, a.size - tail - a.follow - probe
+    # Offsets at least 8 MiB (two 4 MiB pieces) from each other and from the start.
+    chosen = []
+    for _ in range(100000):
+        if len(chosen) == a.count:
+            break
+        off = rnd.randrange(lo, hi)
+        if all(abs(off - c) > a.follow + (8 << 20) for c in chosen):
+            chosen.append(off)
+    if len(chosen) < a.count:
+        die("seeks: cannot place %d seeks in %d bytes" % (a.count, a.size))
+    lat, first_byte = [], []
+    buf = bytearray(1 << 20)
+    if a.mode == "file":
+        fd = os.open(a.target, os.O_RDONLY)
+        os.pread(fd, 4 << 20, 0)
+        for off in chosen:
+            t0 = time.monotonic()
+            b = os.pread(fd, probe, off)
+            t1 = time.monotonic()
+            if len(b) != probe:
+                die("seeks: short read at %d" % off)
+            lat.append(t1 - t0)
+            pos, end = off + probe, off + probe + a.follow
+            while pos < end:
+                n = os.preadv(fd, [memoryview(buf)[:min(len(buf), end - pos)]], pos)
+                if n <= 0:
+                    break
+                pos += n
+        os.close(fd)
+    else:
+        c, r = http_range(a.target, 0, (4 << 20) - 1)
+        read_n(r, 4 << 20)
+        c.close()
+        for off in chosen:
+            # A player's seek: a new connection asking from the new offset to the end.
+            t0 = time.monotonic()
+            c, r = http_range(a.target, off, None)
+            b1 = r.read(1)
+            t1 = time.monotonic()
+            got = len(b1) + read_n(r, probe - 1)
+            t2 = time.monotonic()
+            if got != probe:
+                die("seeks: short read at %d" % off)
+            lat.append(t2 - t0)
+            first_byte.append(t1 - t0)
+            read_n(r, a.follow)
+            c.close()
+    print(json.dumps({"seeks": len(lat), "latency": summary(lat),
+                      "first_byte": summary(first_byte), "offsets": chosen[:5]}))
+
+
+# ---------------------------------------------------------------- process figures
+
+def cmd_rss(a):
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    samples = []
+    t0 = time.monotonic()
+    deadline = t0 + a.max_seconds
+    while not stop["flag"] and time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/status" % a.pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        samples.append((round(time.monotonic() - t0, 2), int(line.split()[1])))
+                        break
+        except OSError:
+            break
+        time.sleep(a.interval)
+    with open(a.out, "w") as f:
+        json.dump({"peak_kb": max((s[1] for s in samples), default=0),
+                   "samples": samples}, f)
+
+
+def cmd_cpu(a):
+    print("%.3f" % proc_cpu(a.pid))
+
+
+def cmd_summ(a):
+    xs = [float(x) * a.scale for x in sys.stdin.read().split()]
+    print(json.dumps(summary(xs)))
+
+
+def cmd_row(a):
+    row = {}
+    for kv in a.kv:
+        k, _, v = kv.partition("=")
+        try:
+            row[k] = json.loads(v)
+        except ValueError:
+            row[k] = v
+    g, r = row.get("gostream"), row.get("reference")
+    ratio = None
+    if isinstance(g, (int, float)) and isinstance(r, (int, float)) and r:
+        ratio = g / r
+    row["ratio"] = ratio
+    check = row.pop("check", None)
+    if check is None or g is None:
+        row["verdict"] = row.get("verdict", "n/a" if g is not None else "ERROR")
+    else:
+        try:
+            ok = eval(check, {}, {"g": g, "r": r, "ratio": ratio})
+            row["verdict"] = "PASS" if ok else "MISS"
+        except Exception as e:
+            row["verdict"] = "ERROR"
+            row["error"] = "check %r: %s" % (check, e)
+    with open(a.file, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sp = ap.add_subparsers(dest="cmd", required=True)
+    p = sp.add_parser("clone-torrents")
+    p.add_argument("base"); p.add_argument("src"); p.add_argument("torrent_dir")
+    p.add_argument("data_dir"); p.add_argument("prefix"); p.add_argument("n", type=int)
+    p.set_defaults(fn=cmd_clone)
+    p = sp.add_parser("seed")
+    p.add_argument("--bind", required=True); p.add_argument("--data", required=True)
+    p.add_argument("--utp", action="store_true"); p.add_argument("--list")
+    p.add_argument("--max-seconds", type=int, default=1800)
+    p.add_argument("torrents", nargs="*")
+    p.set_defaults(fn=cmd_seed)
+    p = sp.add_parser("download")
+    p.add_argument("--torrent", required=True); p.add_argument("--peer", required=True)
+    p.add_argument("--bind", required=True); p.add_argument("--save", required=True)
+    p.add_argument("--timeout", type=int, default=120)
+    p.set_defaults(fn=cmd_download)
+    p = sp.add_parser("add")
+    p.add_argument("--api", required=True); p.add_argument("--list", required=True)
+    p.add_argument("--peer")
+    p.set_defaults(fn=cmd_add)
+    p = sp.add_parser("get")
+    p.add_argument("urls", nargs="+"); p.add_argument("--range")
+    p.add_argument("--close", action="store_true")
+    p.add_argument("--timeout", type=float, default=60)
+    p.set_defaults(fn=cmd_get)
+    p = sp.add_parser("scan")
+    p.add_argument("--mode", choices=("http", "file"), required=True)
+    p.add_argument("--list", required=True); p.add_argument("--size", type=int, required=True)
+    p.add_argument("--par", type=int, default=8)
+    p.add_argument("--head", type=int, default=1 << 20)
+    p.add_argument("--tail", type=int, default=16 << 20)
+    p.set_defaults(fn=cmd_scan)
+    p = sp.add_parser("seeks")
+    p.add_argument("--mode", choices=("http", "file"), required=True)
+    p.add_argument("--target", required=True); p.add_argument("--size", type=int, required=True)
+    p.add_argument("--count", type=int, default=50)
+    p.add_argument("--follow", type=int, default=2 << 20)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(fn=cmd_seeks)
+    p = sp.add_parser("rss")
+    p.add_argument("pid", type=int); p.add_argument("out")
+    p.add_argument("--interval", type=float, default=0.1)
+    p.add_argument("--max-seconds", type=float, default=3600)
+    p.set_defaults(fn=cmd_rss)
+    p = sp.add_parser("cpu")
+    p.add_argument("pid")
+    p.set_defaults(fn=cmd_cpu)
+    p = sp.add_parser("summ")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.set_defaults(fn=cmd_summ)
+    p = sp.add_parser("row")
+    p.add_argument("file"); p.add_argument("kv", nargs="*")
+    p.set_defaults(fn=cmd_row)
+    a = ap.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()
