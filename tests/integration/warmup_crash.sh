@@ -47,12 +47,13 @@ served_total=0
 for round in 1 2 3 4 5; do
 	"$DRIVER" write "$W" "$round$RANDOM" > "$T/out" 2> "$T/err" &
 	PID=$!
-	for ((i = 0; i < 200; i++)); do
+	# 60 s: opening fsyncs, slow when another job fills the disk.
+	for ((i = 0; i < 1200; i++)); do
 		grep -q ready "$T/out" 2>/dev/null && break
 		kill -0 "$PID" 2>/dev/null || { cat "$T/err" >&2; fail "driver died before ready"; }
 		sleep 0.05
 	done
-	grep -q ready "$T/out" || fail "driver not ready after 10 s"
+	grep -q ready "$T/out" || fail "driver not ready after 60 s"
 	# a random moment: 0.1 .. 1.6 s of writing
 	sleep "$(( RANDOM % 16 / 10 )).$(( RANDOM % 10 ))"
 	kill -0 "$PID" 2>/dev/null || { cat "$T/err" >&2; fail "driver stopped on its own"; }
