@@ -417,6 +417,27 @@ static int wipe_one(void *arg, const cat_record *rec)
 	return 0;
 }
 
+/* Parses a POST body {"action": ..., ...} (capped at API_MAX_JSON). Returns 1 with
+ * *body (caller deletes) and *action (may be NULL: the caller says it is missing), or 0
+ * after replying 413/400. */
+static int parse_action(struct http_req *r, cJSON **body, const char **action)
+{
+	if (r->body_len > API_MAX_JSON) {
+		http_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+				 "request body larger than %u bytes", API_MAX_JSON);
+		return 0;
+	}
+	*body = cJSON_ParseWithLength(r->body, r->body_len);
+	if (!*body || !cJSON_IsObject(*body)) {
+		cJSON_Delete(*body);
+		http_reply_error(r, MHD_HTTP_BAD_REQUEST, "body must be a JSON object");
+		return 0;
+	}
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(*body, "action");
+	*action = cJSON_IsString(a) ? a->valuestring : NULL;
+	return 1;
+}
+
 static int on_torrents(struct http_req *r)
 {
 	gs_torrents *t = daemon_torrents(r->ctx);
@@ -425,16 +446,9 @@ static int on_torrents(struct http_req *r)
 
 	if (!t)
 		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "torrent engine not running");
-	if (r->body_len > API_MAX_JSON)
-		return http_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
-					"request body larger than %u bytes", API_MAX_JSON);
-	body = cJSON_ParseWithLength(r->body, r->body_len);
-	if (!body || !cJSON_IsObject(body)) {
-		cJSON_Delete(body);
-		return http_reply_error(r, MHD_HTTP_BAD_REQUEST, "body must be a JSON object");
-	}
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "action");
-	const char *action = cJSON_IsString(a) ? a->valuestring : NULL;
+	const char *action;
+	if (parse_action(r, &body, &action) <= 0)
+		return 0;
 	if (!action)
 		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "missing field \"action\"");
 	else if (strcmp(action, "add") == 0)
@@ -518,16 +532,9 @@ static int on_settings(struct http_req *r)
 
 	if (!st)
 		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "settings not loaded");
-	if (r->body_len > API_MAX_JSON)
-		return http_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
-					"request body larger than %u bytes", API_MAX_JSON);
-	body = cJSON_ParseWithLength(r->body, r->body_len);
-	if (!body || !cJSON_IsObject(body)) {
-		cJSON_Delete(body);
-		return http_reply_error(r, MHD_HTTP_BAD_REQUEST, "body must be a JSON object");
-	}
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "action");
-	const char *action = cJSON_IsString(a) ? a->valuestring : NULL;
+	const char *action;
+	if (parse_action(r, &body, &action) <= 0)
+		return 0;
 	if (!action) {
 		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "missing field \"action\"");
 		goto out;
@@ -741,10 +748,7 @@ size_t api_routes(struct gs_daemon *d, struct http_route *out, size_t max)
 		{ "POST", "/settings", on_settings, d },
 		{ "POST", "/torrent/upload", on_upload, d },
 	};
-	size_t n = sizeof routes / sizeof routes[0];
+	size_t n = http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 
-	for (size_t i = 0; i < n && i < max; i++)
-		out[i] = routes[i];
-	n = n < max ? n : max;
 	return n + api_play_routes(d, out + n, max - n);
 }

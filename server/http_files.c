@@ -701,9 +701,5 @@ size_t http_files_routes(struct gs_daemon *d, struct http_route *out, size_t max
 		{ MHD_HTTP_METHOD_UNLOCK, "/*", dav_handle_unlock, d },
 		{ NULL, "/*", dav_handle_other, d },
 	};
-	size_t n = sizeof routes / sizeof routes[0];
-
-	for (size_t i = 0; i < n && i < max; i++)
-		out[i] = routes[i];
-	return n < max ? n : max;
+	return http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 }

@@ -588,6 +588,16 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 	return 0;
 }
 
+size_t http_routes_copy(const struct http_route *src, size_t n, struct http_route *out,
+			size_t max)
+{
+	size_t k = n < max ? n : max;
+
+	for (size_t i = 0; i < k; i++)
+		out[i] = src[i];
+	return k;
+}
+
 unsigned http_server_port(const http_server *s)
 {
 	return s->port;

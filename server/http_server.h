@@ -56,6 +56,11 @@ struct http_server_opts {
 	const char *const *open_paths;
 };
 
+/* Copies the n routes of src into out (room for max); returns how many were copied.
+ * Lets each module keep its route table as a local constant. */
+size_t http_routes_copy(const struct http_route *src, size_t n, struct http_route *out,
+			size_t max);
+
 /* Starts listening; routes are copied. Returns 0 or -errno (e.g. -EADDRINUSE). */
 int http_server_start(const struct http_server_opts *o, const struct http_route *routes,
 		      size_t nroutes, http_server **out);

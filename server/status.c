@@ -638,11 +638,8 @@ size_t status_routes(struct gs_daemon *d, struct http_route *out, size_t max)
 		{ "GET", "/metrics", on_metrics, d },
 		{ "GET", "/metrics/prometheus", on_metrics_prometheus, d },
 	};
-	size_t n = sizeof routes / sizeof routes[0];
+	size_t n = http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 
-	for (size_t i = 0; i < n && i < max; i++)
-		out[i] = routes[i];
-	n = n < max ? n : max;
 	if (daemon_webhook(d))
 		n += webhook_routes(daemon_webhook(d), out + n, max - n);
 	return n;
