@@ -9,12 +9,15 @@
  *   ops:     whole:OUT              read the whole file into OUT (sequential, --chunk)
  *            ranges:LIST:OUT        read "offset length" lines of LIST, concatenated to OUT
  *            head:N:OUT             read the first N bytes into OUT
+ *            read:OFF:LEN           read LEN bytes at OFF (discarded), first_byte_ms timed
  *            expect:ERRNO:OFF:LEN   a read that must fail with -ERRNO (e.g. 110) or return
  *                                   0 bytes (ERRNO 0)
  *            restart                save info dict + peers, destroy the engine, make a new one
  *                                   and load the torrent from the saved bytes (no metadata)
  *            apply:CACHE_MB         bt_engine_apply_settings with a new cache size
  *            peer:IP:PORT           give the open torrent one more peer (connected at once)
+ *            kill:PID               SIGTERM to a process of the test (a seeder that must go
+ *                                   now) and wait, at most 10 s, until it is gone
  *            close | open | sleep:MS | fastdrop | priority:0|1
  *            waitsleep:MS           wait (bounded) until the torrent is asleep
  *   Exit: 0 when every op did what it should, 3 otherwise, 2 on usage errors.
@@ -25,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +81,24 @@ static void *rss_sampler(void *arg)
 		usleep(50000);
 	}
 	return NULL;
+}
+
+/* The process has exited: no such PID, or a zombie its parent (the test shell) has not
+ * reaped yet. */
+static int process_gone(pid_t pid)
+{
+	char path[64], st[256];
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 1;
+	size_t n = fread(st, 1, sizeof st - 1, f);
+	fclose(f);
+	st[n] = 0;
+	const char *rp = strrchr(st, ')');
+	return rp && rp[1] == ' ' && rp[2] == 'Z';
 }
 
 static void usage(void)
@@ -222,6 +244,16 @@ int main(int argc, char **argv)
 				got, first, ms, got > 0 ? got / 1048576.0 / (ms ? ms : 1) * 1000 : 0.0);
 			if (got != len)
 				failed = 1;
+		} else if (!strncmp(op, "read:", 5)) {
+			long long off = 0, len = 0;
+			if (sscanf(op + 5, "%lld:%lld", &off, &len) != 2)
+				usage();
+			got = read_range(t, off, len, NULL, &first);
+			printf(", {\"op\": \"read\", \"off\": %lld, \"rc\": %" PRId64
+				", \"first_byte_ms\": %" PRId64 ", \"ms\": %" PRId64 "}", off, got, first,
+				ms_now() - start);
+			if (got != (off >= fsize ? 0 : (off + len > fsize ? fsize - off : len)))
+				failed = 1;
 		} else if (!strncmp(op, "ranges:", 7)) {
 			char *list = op + 7, *outp = strchr(list, ':');
 			if (!outp)
@@ -301,6 +333,16 @@ int main(int argc, char **argv)
 				bt_torrent_close(t);
 			printf(", {\"op\": \"peer\", \"rc\": %d}", rc);
 			if (rc < 0)
+				failed = 1;
+		} else if (!strncmp(op, "kill:", 5)) {
+			pid_t pid = (pid_t)atoi(op + 5);
+			int gone = 0;
+			if (pid > 1 && kill(pid, SIGTERM) == 0)
+				for (int k = 0; k < 200 && !(gone = process_gone(pid)); k++)
+					usleep(50000);
+			printf(", {\"op\": \"kill\", \"gone\": %d, \"ms\": %" PRId64 "}", gone,
+				ms_now() - start);
+			if (!gone)
 				failed = 1;
 		} else if (!strcmp(op, "fastdrop")) {
 			bt_torrent_fast_drop(t);

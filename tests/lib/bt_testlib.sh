@@ -78,6 +78,14 @@ bt_seed() {
 	SEED_EP=$(awk '/^READY /{print $2; exit}' "$out")
 }
 
+# bt_forget_pid PID : a process of ours that is gone already (stopped by the test): not
+# signalled at exit, where its PID may belong to someone else by then
+bt_forget_pid() {
+	local p keep=()
+	for p in "${BT_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	BT_PIDS=("${keep[@]}")
+}
+
 # bt_run OUTJSON ARGS... : runs the driver (60 s cap), JSON to OUTJSON, stderr to OUTJSON.err
 bt_run() {
 	local out=$1 rc=0
