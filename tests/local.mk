@@ -95,3 +95,23 @@ GS_API_TESTS = tests/integration/api_settings.sh tests/integration/api_stream.sh
 	tests/integration/cli_client.sh
 TESTS += tests/unit/auth_test $(GS_API_TESTS)
 EXTRA_DIST += $(GS_API_TESTS)
+
+# `make bench`: the benchmarks of tests/bench (not part of make check); prints the table,
+# writes tests/bench/out/results.json and, for a full run, BENCHMARKS.md.
+bench: all
+	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(top_srcdir)/tests/bench/run.sh
+.PHONY: bench
+EXTRA_DIST += tests/bench/B10_fuse_cached.sh \
+	tests/bench/B1_http_warm.sh \
+	tests/bench/B2_ttfb_warm.sh \
+	tests/bench/B3_ttfb_asleep.sh \
+	tests/bench/B4_stream_swarm.sh \
+	tests/bench/B5_seeks.sh \
+	tests/bench/B6_scan.sh \
+	tests/bench/B7_listing.sh \
+	tests/bench/B8_memory.sh \
+	tests/bench/B9_cpu.sh \
+	tests/bench/bench.py \
+	tests/bench/lib.sh \
+	tests/bench/ranges.lua \
+	tests/bench/run.sh

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 gsb_prepare
 command -v wrk >/dev/null || fail "wrk missing (apt-get install wrk)"
-: "${BENCH_B1_CURL:=5}" "${BENCH_WRK_SECONDS:=5}"
+: "${BENCH_B1_CURL:=5}" "${BENCH_WRK_SECONDS:=4}"
 
 gsb_titles b1_ 1
 gsb_seed 127.0.0.2 "$T/tor/b1_0001.mkv.torrent"

@@ -33,7 +33,7 @@ for ((k = 0; k < reps; k++)); do
 	i=$((i + 1)); f=$GS_MNT$("$PY" -c 'import sys,urllib.parse as u; print(u.unquote(sys.argv[1]))' \
 		"$(sed -n "${i}p" "$ADDED" | cut -f2)")
 	c0=$(cpu_of "$GS_PID"); t0=$(date +%s.%N)
-	n=$(dd if="$f" bs=1M status=none | wc -c)
+	n=$(ddread "$f")
 	secs=$(since "$t0"); c1=$(cpu_of "$GS_PID")
 	[ "$n" = "$FILM_SIZE" ] || fail "FUSE read $n bytes"
 	echo "$(rate "$n" "$secs") $secs $(awk -v a="$c0" -v b="$c1" 'BEGIN{print b - a}')" >> "$T/fuse.txt"
@@ -55,7 +55,7 @@ for ((k = 0; k < BENCH_B4_BTFS; k++)); do
 	gsb_btfs "$(magnet "$hash" "$name" "$SEED_EP")" "$mnt"
 	wait_file "$mnt/$name" 30 > /dev/null || fail "btfs: $name not visible in 30 s"
 	t0=$(date +%s.%N)
-	n=$(dd if="$mnt/$name" bs=1M count="$BENCH_BTFS_MB" status=none | wc -c)
+	n=$(ddread "$mnt/$name" count="$BENCH_BTFS_MB")
 	secs=$(since "$t0")
 	[ "$n" = $((BENCH_BTFS_MB << 20)) ] || fail "btfs read $n bytes"
 	rate "$n" "$secs" >> "$T/btfs.txt"; echo >> "$T/btfs.txt"

@@ -24,6 +24,8 @@ mkdir -p "$BENCH_RAW"
 # Repetitions (scaled so `make bench` stays under 20 minutes on 2 cores).
 : "${BENCH_REPS:=3}"
 
+# Background jobs run "$PY" "$BENCH_PY" directly: a backgrounded function is a subshell,
+# and $! would be its PID, not the program's.
 bench() { "$PY" "$BENCH_PY" "$@"; }
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.6f", b - a }'; }
 # jq FILE EXPR: a python expression over the JSON value j of FILE (or of stdin with -).
@@ -102,7 +104,7 @@ gsb_seed() {
 	local ip=$1 out i
 	shift
 	out=$(mktemp "$T/seed.XXXXXX")
-	bench seed --bind "$ip:0" --data "$T/data" "$@" > "$out" 2> "$out.err" &
+	"$PY" "$BENCH_PY" seed --bind "$ip:0" --data "$T/data" "$@" > "$out" 2> "$out.err" &
 	SEED_PID=$!
 	GS_PIDS+=("$SEED_PID")
 	for ((i = 0; i < 600; i++)); do
@@ -259,6 +261,12 @@ wait_file() {
 	return 1
 }
 
+# ddread FILE [dd operands...] -> bytes read (to /dev/null: a pipe would be the bottleneck)
+ddread() {
+	local f=$1
+	shift
+	dd if="$f" of=/dev/null bs=1M "$@" 2>&1 | awk '/bytes/ { print $1; f = 1 } END { if (!f) print 0 }'
+}
 # rate BYTES SECONDS -> MB/s (10^6)
 rate() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b / s / 1e6 }'; }
 # median of numbers on stdin
