@@ -89,6 +89,13 @@ static int do_write(warmup *w, unsigned seed)
 			len = (size_t)(fs - off);
 		gen(f, (uint64_t)off, buf, len, 0);
 		warmup_submit(w, hash, idx, fs, off, buf, len);
+		/* Ready once writing has started: the kill may land before any flush, which is
+		 * a moment a real crash can hit too (and fdatasync can take seconds on a busy
+		 * disk). */
+		if (!ready++) {
+			printf("ready\n");
+			fflush(stdout);
+		}
 		if (n % 8 == 0) {
 			ssize_t r = warmup_read(w, hash, idx, fs, off, rb, len);
 			if (r > 0 && first_bad(f, (uint64_t)off, rb, (size_t)r) >= 0) {
@@ -96,13 +103,8 @@ static int do_write(warmup *w, unsigned seed)
 				return 3;
 			}
 		}
-		if (n % 32 == 0) {
+		if (n % 32 == 0)
 			warmup_flush(w);
-			if (!ready++) {
-				printf("ready\n");
-				fflush(stdout);
-			}
-		}
 	}
 	free(buf);
 	free(rb);
