@@ -995,8 +995,8 @@ int activate_locked(bt_torrent *t, const char *const *extra_peers, const std::ve
 	lt::add_torrent_params atp;
 	atp.ti = std::make_shared<lt::torrent_info>(*t->ti);
 	atp.save_path = ".";
-	atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
-	atp.flags |= lt::torrent_flags::default_dont_download;
+	atp.flags &= ~lt::torrent_flags::auto_managed;
+	atp.flags |= lt::torrent_flags::paused | lt::torrent_flags::default_dont_download;
 	if (!s.enable_pex)
 		atp.flags |= lt::torrent_flags::disable_pex;
 	if (!s.enable_dht)
@@ -1042,6 +1042,7 @@ int activate_locked(bt_torrent *t, const char *const *extra_peers, const std::ve
 		set_err(err, errlen, "cannot add torrent to the session: %s", ec.message().c_str());
 		return -EIO;
 	}
+	t->h.resume();
 	t->active = true;
 	t->deadlined.clear();
 	return 0;

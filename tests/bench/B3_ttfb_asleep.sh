@@ -20,7 +20,8 @@ gsb_add "$TITLES_LIST" "$SEED_EP"
 while read -r hash path; do
 	read -r code n first total < <(curl -s -r 0-65535 -o /dev/null --max-time 60 \
 		-w '%{http_code} %{size_download} %{time_starttransfer} %{time_total}\n' "$GS_URL$path")
-	[ "$code" = 206 ] && [ "$n" = 65536 ] || fail "$path: HTTP $code, $n bytes"
+	# A failed read (504 after ReadTimeoutSeconds, a cut body) keeps its time and is counted.
+	[ "$code" = 206 ] && [ "$n" = 65536 ] || echo "$path: HTTP $code, $n bytes after $total s" >> "$T/gs.fail"
 	echo "$first $total" >> "$T/gs.txt"
 	api "{\"action\":\"drop\",\"hash\":\"$hash\"}" > /dev/null || fail "drop $hash"
 done < "$ADDED"
@@ -47,11 +48,12 @@ r=$(awk '{print $2}' "$T/btfs.txt" | summ 1000)
 ra=$(awk '{print $2 - $1}' "$T/btfs.txt" | summ 1000)
 echo "{\"spawn_to_64k\": $r, \"visible_to_64k\": $ra}" > "$BENCH_RAW/B3_btfs.json"
 n=$(wc -l < "$T/gs.txt")
+nf=$(cat "$T/gs.fail" 2> /dev/null | wc -l)
 row what="asleep torrent, first 64 KiB, p50" unit=ms gostream="$(jq - "round(j['p50'], 1)" <<< "$g")" \
 	reference="$(jq - "round(j['p50'], 1)" <<< "$r")" ref_name="btfs start->64 KiB" \
-	target="< 150 ms" check="g < 150" reps="$n titles, btfs $BENCH_B3_BTFS" \
-	spread="gs $(jq - '"%.0f-%.0f" % (j["min"], j["max"])' <<< "$g"), btfs $(jq - '"%.0f-%.0f" % (j["min"], j["max"])' <<< "$r") (after mount: $(jq - '"%.0f" % j["p50"]' <<< "$ra"))" \
+	target="< 150 ms" check="g < 150 and $nf == 0" reps="$n titles, btfs $BENCH_B3_BTFS" \
+	spread="failed reads $nf; gs $(jq - '"%.0f-%.0f" % (j["min"], j["max"])' <<< "$g"), btfs $(jq - '"%.0f-%.0f" % (j["min"], j["max"])' <<< "$r") (after mount: $(jq - '"%.0f" % j["p50"]' <<< "$ra"))" \
 	raw_gostream="$g" raw_reference="$r" raw_btfs_after_visible="$ra" wakes="$wakes"
 row what="asleep torrent, first 64 KiB, p99" unit=ms gostream="$(jq - "round(j['p99'], 1)" <<< "$g")" \
 	reference="$(jq - "round(j['p99'], 1)" <<< "$r")" ref_name="btfs start->64 KiB" \
-	target="< 500 ms" check="g < 500" reps="$n titles, btfs $BENCH_B3_BTFS"
+	target="< 500 ms" check="g < 500 and $nf == 0" reps="$n titles, btfs $BENCH_B3_BTFS"

@@ -50,6 +50,13 @@ gsb_cleanup() {
 		is_mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null ||
 			umount -l "$m" 2>/dev/null; }
 	done
+	# gostream's logs outlive $T in the raw figures (timeouts and stalls are named there).
+	case $BENCH_RAW in
+		"$T"/*) ;;
+		*) for m in "$T"/*.json; do
+			[ -f "${m%.json}.log" ] && cp "${m%.json}.log" "$BENCH_RAW/$BENCH_ID.$(basename "${m%.json}").log"
+		done;;
+	esac
 	# Run alone (not by run.sh): show the rows before $T goes.
 	[ "$BENCH_ROWS" = "$T/rows.jsonl" ] && [ -f "$BENCH_ROWS" ] && cat "$BENCH_ROWS" >&2
 	# gs_cleanup removes $T: never while something is still mounted under it.
