@@ -20,6 +20,10 @@
  * record over durable data. Records are checked at load (own CRC, length, file size);
  * chunk data is checked against the record's CRC on every read.
  *
+ * The writer takes the whole queue at once and groups its chunks per file: one
+ * fdatasync per file per batch (a scan submits a 16 MiB tail as sixteen 1 MiB items; one
+ * sync each made the writer fall behind and the queue drop a scan's writes).
+ *
  * Status: no background scrub (a bad chunk is found when read); usage counts header, table
  * and valid chunks, not the blocks of chunks written but never made valid. */
 #include "warmup.h"
@@ -133,8 +137,7 @@ struct warmup {
 	struct wu_item *qhead, *qtail;
 	size_t qbytes;
 	uint64_t seq_in, seq_done;
-	bool stop, busy, suspended;
-	struct wu_key busy_key;
+	bool stop, busy, suspended;     /* busy: a batch is being written */
 	pthread_t writer;
 
 	struct wu_partial *partials;   /* writer thread only */
@@ -142,7 +145,8 @@ struct warmup {
 
 	_Atomic uint64_t st_hit_bytes, st_hits, st_misses, st_used, st_files, st_evictions,
 		st_dropped_submits, st_dropped_quota, st_dropped_partial, st_corrupt,
-		st_discarded, st_write_errors, st_chunks_written, st_queue_bytes;
+		st_discarded, st_write_errors, st_chunks_written, st_queue_bytes,
+		st_waited_submits;
 	_Atomic int64_t last_drop_log;
 };
 
@@ -1031,21 +1035,88 @@ static struct wu_partial *partial_collect(warmup *w, const struct wu_key *k,
 	return p;
 }
 
-static void writer_data(warmup *w, struct wu_item *it)
+/* One batch of the writer: the complete chunks of every item it took from the queue,
+ * grouped per file so each file costs one fdatasync per batch, not one per submit (a
+ * scan submits a title's 16 MiB tail as sixteen 1 MiB items). */
+struct wu_group {
+	struct wu_key key;
+	int64_t file_size;
+	struct wu_wchunk *wc;
+	size_t n, cap;
+};
+
+struct wu_batch {
+	struct wu_group *g;
+	size_t ng, gcap;
+	struct wu_partial **done;       /* completed partials, freed after the writes */
+	size_t nd, dcap;
+};
+
+static void batch_add(struct wu_batch *b, const struct wu_key *k, int64_t file_size,
+		const struct wu_wchunk *c)
+{
+	struct wu_group *g = NULL;
+
+	for (size_t i = 0; i < b->ng; i++)
+		if (b->g[i].file_size == file_size && key_eq(&b->g[i].key, k)) {
+			g = &b->g[i];
+			break;
+		}
+	if (!g) {
+		if (b->ng == b->gcap) {
+			b->gcap = b->gcap ? 2 * b->gcap : 8;
+			b->g = xrealloc(b->g, b->gcap * sizeof(*b->g));
+		}
+		g = &b->g[b->ng++];
+		memset(g, 0, sizeof(*g));
+		g->key = *k;
+		g->file_size = file_size;
+	}
+	/* the same chunk twice in one batch: the first copy wins (both are the same bytes) */
+	for (size_t i = 0; i < g->n; i++)
+		if (g->wc[i].slot == c->slot)
+			return;
+	if (g->n == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 16;
+		g->wc = xrealloc(g->wc, g->cap * sizeof(*g->wc));
+	}
+	g->wc[g->n++] = *c;
+}
+
+static void batch_done_add(struct wu_batch *b, struct wu_partial *p)
+{
+	if (b->nd == b->dcap) {
+		b->dcap = b->dcap ? 2 * b->dcap : 8;
+		b->done = xrealloc(b->done, b->dcap * sizeof(*b->done));
+	}
+	b->done[b->nd++] = p;
+}
+
+/* Writes every group of the batch and empties it (the items it points into are freed by
+ * the caller afterwards). */
+static void batch_write(warmup *w, struct wu_batch *b)
+{
+	for (size_t i = 0; i < b->ng; i++) {
+		write_chunks(w, &b->g[i].key, b->g[i].file_size, b->g[i].wc, b->g[i].n);
+		free(b->g[i].wc);
+	}
+	b->ng = 0;
+	for (size_t i = 0; i < b->nd; i++)
+		partial_free(w, b->done[i]);
+	b->nd = 0;
+}
+
+/* Cuts an item into whole chunks (added to the batch; they point into it) and pieces
+ * (collected as partials; a partial completed here joins the batch). */
+static void writer_data(warmup *w, struct wu_item *it, struct wu_batch *b)
 {
 	uint32_t c = w->o.chunk_size;
 	struct wu_layout l;
-	uint64_t k0, k1, n;
-	struct wu_wchunk *wc;
-	struct wu_partial **done;
-	size_t nw = 0, nd = 0;
+	uint64_t k0, k1;
 
 	layout_of(&w->o, it->file_size, &l);
 	k0 = (uint64_t)it->off / c;
 	k1 = ((uint64_t)it->off + it->len - 1) / c;
-	n = k1 - k0 + 1;
-	wc = xcalloc(n, sizeof(*wc));
-	done = xcalloc(n, sizeof(*done));
 	for (uint64_t k = k0; k <= k1; k++) {
 		int64_t s = slot_of(&l, k);
 		uint64_t cs = k * c, from, to;
@@ -1058,25 +1129,21 @@ static void writer_data(warmup *w, struct wu_item *it)
 		if (to > len)
 			to = len;
 		if (from == 0 && to == len) {
-			wc[nw++] = (struct wu_wchunk){ .chunk = k, .slot = (uint64_t)s,
+			struct wu_wchunk wc = { .chunk = k, .slot = (uint64_t)s,
 				.p = it->data + (cs - (uint64_t)it->off), .len = len };
+			batch_add(b, &it->key, it->file_size, &wc);
 		} else {
 			struct wu_partial *p = partial_collect(w, &it->key, it->file_size, k, len,
 					(uint32_t)from, (uint32_t)to,
 					it->data + (cs + from - (uint64_t)it->off));
 			if (p) {
-				done[nd++] = p;
-				wc[nw++] = (struct wu_wchunk){ .chunk = k, .slot = (uint64_t)s,
+				struct wu_wchunk wc = { .chunk = k, .slot = (uint64_t)s,
 					.p = p->buf, .len = len };
+				batch_done_add(b, p);
+				batch_add(b, &it->key, it->file_size, &wc);
 			}
 		}
 	}
-	if (nw)
-		write_chunks(w, &it->key, it->file_size, wc, nw);
-	for (size_t i = 0; i < nd; i++)
-		partial_free(w, done[i]);
-	free(done);
-	free(wc);
 }
 
 /* Stamps each file used since the last pass with its last-use time (as mtime), so the
@@ -1116,10 +1183,12 @@ static void *writer_main(void *arg)
 {
 	warmup *w = arg;
 	int64_t stamped = now_ns();
+	struct wu_batch b = { 0 };
 
 	pthread_mutex_lock(&w->qlock);
 	for (;;) {
-		struct wu_item *it;
+		struct wu_item *batch, *it, *last = NULL;
+		size_t charge = 0;
 
 		while (!w->stop && (w->suspended || !w->qhead)) {
 			struct timespec until;
@@ -1135,18 +1204,25 @@ static void *writer_main(void *arg)
 		}
 		if (!w->qhead)
 			break;          /* stop requested and everything written */
-		it = w->qhead;
-		w->qhead = it->next;
-		if (!w->qhead)
-			w->qtail = NULL;
+		/* Take the whole queue: its bytes stay charged (queue_max still bounds the
+		 * memory) until the batch is on disk. */
+		batch = w->qhead;
+		w->qhead = w->qtail = NULL;
 		w->busy = true;
-		w->busy_key = it->key;
 		pthread_mutex_unlock(&w->qlock);
 
-		if (it->type == WU_ITEM_DROP_PARTIALS)
-			partials_drop_key(w, &it->key);
-		else
-			writer_data(w, it);
+		for (it = batch; it; it = it->next) {
+			if (it->type == WU_ITEM_DROP_PARTIALS) {
+				/* FIFO: chunks completed before the removal are written first */
+				batch_write(w, &b);
+				partials_drop_key(w, &it->key);
+			} else {
+				writer_data(w, it, &b);
+			}
+			charge += it->charge;
+			last = it;
+		}
+		batch_write(w, &b);
 		/* under steady writes the idle stamping above would never run */
 		if (now_ns() - stamped >= 10 * WU_IDLE_SECONDS * 1000000000LL) {
 			persist_use_times(w);
@@ -1155,13 +1231,20 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&w->qlock);
 		w->busy = false;
-		w->seq_done = it->seq;
-		w->qbytes -= it->charge;
+		w->seq_done = last->seq;
+		w->qbytes -= charge;
 		atomic_store_explicit(&w->st_queue_bytes, w->qbytes, RELAXED);
 		pthread_cond_broadcast(&w->qidle);
-		free(it);
+		pthread_mutex_unlock(&w->qlock);
+		while ((it = batch)) {
+			batch = it->next;
+			free(it);
+		}
+		pthread_mutex_lock(&w->qlock);
 	}
 	pthread_mutex_unlock(&w->qlock);
+	free(b.g);
+	free(b.done);
 	return NULL;
 }
 
@@ -1475,9 +1558,26 @@ static void log_drop(warmup *w, const struct wu_key *k, size_t len)
 			atomic_load_explicit(&w->st_dropped_submits, RELAXED));
 }
 
-static int enqueue(warmup *w, struct wu_item *it, bool capped)
+/* Queues it. capped: it must fit under queue_max; with wait_ms > 0 the call waits up to
+ * that long for the writer to make room (never from a reader's thread), else it drops. */
+static int enqueue(warmup *w, struct wu_item *it, bool capped, int wait_ms)
 {
 	pthread_mutex_lock(&w->qlock);
+	if (capped && wait_ms > 0 && it->charge <= w->o.queue_max &&
+	    w->qbytes + it->charge > w->o.queue_max) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += wait_ms / 1000;
+		until.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		atomic_fetch_add_explicit(&w->st_waited_submits, 1, RELAXED);
+		while (!w->stop && w->qbytes + it->charge > w->o.queue_max &&
+		       pthread_cond_timedwait(&w->qidle, &w->qlock, &until) == 0)
+			;
+	}
 	if (capped && w->qbytes + it->charge > w->o.queue_max) {
 		pthread_mutex_unlock(&w->qlock);
 		atomic_fetch_add_explicit(&w->st_dropped_submits, 1, RELAXED);
@@ -1498,8 +1598,8 @@ static int enqueue(warmup *w, struct wu_item *it, bool capped)
 	return 0;
 }
 
-int warmup_submit(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
-		int64_t off, const void *data, size_t len)
+static int submit_common(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
+		int64_t off, const void *data, size_t len, int wait_ms)
 {
 	uint32_t c = w->o.chunk_size;
 	struct wu_layout l;
@@ -1556,8 +1656,8 @@ int warmup_submit(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
 			continue;
 		/* cheap early refusal, without copying; enqueue() rechecks under the lock */
 		if (n + sizeof(*it) > w->o.queue_max ||
-		    atomic_load_explicit(&w->st_queue_bytes, RELAXED) + n + sizeof(*it) >
-		    w->o.queue_max) {
+		    (wait_ms <= 0 && atomic_load_explicit(&w->st_queue_bytes, RELAXED) + n +
+		     sizeof(*it) > w->o.queue_max)) {
 			atomic_fetch_add_explicit(&w->st_dropped_submits, 1, RELAXED);
 			log_drop(w, &k, n);
 			rc = -ENOBUFS;
@@ -1572,11 +1672,23 @@ int warmup_submit(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
 		it->off = (int64_t)piece[i][0];
 		it->len = n;
 		memcpy(it->data, (const unsigned char *)data + (piece[i][0] - (uint64_t)off), n);
-		r = enqueue(w, it, true);
+		r = enqueue(w, it, true, wait_ms);
 		if (r < 0)
 			rc = r;
 	}
 	return rc;
+}
+
+int warmup_submit(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
+		int64_t off, const void *data, size_t len)
+{
+	return submit_common(w, hash, idx, file_size, off, data, len, 0);
+}
+
+int warmup_submit_wait(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
+		int64_t off, const void *data, size_t len, int wait_ms)
+{
+	return submit_common(w, hash, idx, file_size, off, data, len, wait_ms > 0 ? wait_ms : 1);
 }
 
 int warmup_pin(warmup *w, const char *hash, uint32_t idx, bool on)
@@ -1632,10 +1744,10 @@ int warmup_remove(warmup *w, const char *hash, uint32_t idx)
 	if (!w->qhead)
 		w->qtail = NULL;
 	atomic_store_explicit(&w->st_queue_bytes, w->qbytes, RELAXED);
-	while (w->busy && key_eq(&w->busy_key, &k))
+	while (w->busy)         /* the batch in progress may hold some of it */
 		pthread_cond_wait(&w->qidle, &w->qlock);
 	pthread_mutex_unlock(&w->qlock);
-	enqueue(w, ctl, false);
+	enqueue(w, ctl, false, 0);
 	while ((it = gone)) {
 		gone = it->next;
 		free(it);
@@ -1689,6 +1801,7 @@ void warmup_stats_get(warmup *w, struct warmup_stats *st)
 	st->write_errors = atomic_load_explicit(&w->st_write_errors, RELAXED);
 	st->chunks_written = atomic_load_explicit(&w->st_chunks_written, RELAXED);
 	st->queue_bytes = atomic_load_explicit(&w->st_queue_bytes, RELAXED);
+	st->waited_submits = atomic_load_explicit(&w->st_waited_submits, RELAXED);
 }
 
 void warmup_layout(warmup *w, int64_t file_size, uint32_t *chunk_size, uint64_t *nchunks,

@@ -47,6 +47,7 @@ struct warmup_stats {
 	uint64_t write_errors;     /* failed writes/syncs/creates (chunk stays invalid) */
 	uint64_t chunks_written;   /* chunks made valid by the writer */
 	uint64_t queue_bytes;      /* bytes waiting in the queue now */
+	uint64_t waited_submits;   /* warmup_submit_wait calls that found the queue full */
 };
 
 /* Opens (creating it, mode 0700, if missing) the warmup folder dir and loads the index:
@@ -93,6 +94,14 @@ bool warmup_covered(warmup *w, const char *hash, uint32_t idx, int64_t file_size
  * data is not kept. */
 int warmup_submit(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
 		int64_t off, const void *data, size_t len);
+
+/* warmup_submit for threads that are not serving a reader (the stream layer's warmup
+ * filler): when the queue is full it waits up to wait_ms for the writer to make room
+ * instead of dropping, so memory stays bounded by queue_max and nothing is lost while
+ * the writer keeps up within the wait. -ENOBUFS only after the wait (or for a submit
+ * bigger than queue_max). */
+int warmup_submit_wait(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
+		int64_t off, const void *data, size_t len, int wait_ms);
 
 /* Pins (on) or unpins a file: a pinned file is never evicted for the quota (tail freeze
  * during playback). A flag, not a count; pinning a file not cached yet applies when it is

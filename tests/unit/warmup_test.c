@@ -713,6 +713,95 @@ static void test_queue_full(void)
 	warmup_close(w);
 }
 
+struct resume_arg {
+	warmup *w;
+	int delay_ms;
+};
+
+static void *resume_later(void *arg)
+{
+	struct resume_arg *a = arg;
+	struct timespec ts = { a->delay_ms / 1000, (long)(a->delay_ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+	warmup_suspend(a->w, false);
+	return NULL;
+}
+
+/* warmup_submit_wait waits for room instead of dropping (the filler's path) and gives up
+ * after its bound; a batch that holds the same chunk twice and many items of one file is
+ * written once and charged once, byte-exact. */
+static void test_submit_wait(void)
+{
+	const int64_t fs = 100 * 1024 * KB;
+	struct warmup_opts o;
+	struct warmup_stats st;
+	struct resume_arg ra;
+	pthread_t th;
+	warmup *w;
+	unsigned char *b, buf[C];
+	double t;
+
+	opts(&o);
+	o.head_size = 4096 * KB;        /* 64 chunks */
+	o.queue_max = 4 * C + 4096;
+	CHECK_EQ_INT(warmup_open(&w, new_dir(), &o), 0);
+	warmup_suspend(w, true);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_INT(submit(w, 61, 0, fs, (int64_t)i * C, C), 0);
+	/* full and the writer stalled: a bounded wait, then a drop */
+	b = gen(61, 0, 4 * C, C);
+	t = now_s();
+	CHECK_EQ_INT(warmup_submit_wait(w, hash_of(61), 0, fs, 4 * C, b, C, 150), -ENOBUFS);
+	CHECK(now_s() - t >= 0.14);
+	free(b);
+	/* the writer resumes while we wait: nothing is dropped */
+	ra.w = w;
+	ra.delay_ms = 200;
+	CHECK_EQ_INT(pthread_create(&th, NULL, resume_later, &ra), 0);
+	for (int i = 4; i < 40; i++) {
+		b = gen(61, 0, (uint64_t)i * C, C);
+		CHECK_EQ_INT(warmup_submit_wait(w, hash_of(61), 0, fs, (int64_t)i * C, b, C, 5000), 0);
+		free(b);
+	}
+	pthread_join(th, NULL);
+	warmup_flush(w);
+	stats(w, &st);
+	CHECK_EQ_INT(st.dropped_submits, 1);
+	CHECK(st.waited_submits >= 2);
+	CHECK_EQ_INT(st.queue_bytes, 0);
+	CHECK(warmup_covered(w, hash_of(61), 0, fs, 0, 40 * C));
+	CHECK(!warmup_covered(w, hash_of(61), 0, fs, 40 * C, 1));
+	for (int i = 0; i < 40; i++) {
+		CHECK_EQ_INT(warmup_read(w, hash_of(61), 0, fs, (int64_t)i * C, buf, C), C);
+		b = gen(61, 0, (uint64_t)i * C, C);
+		CHECK(memcmp(buf, b, C) == 0);
+		free(b);
+	}
+	/* one batch: the same two chunks twice, and pieces that complete a chunk */
+	o.queue_max = 64 * C;
+	warmup_close(w);
+	CHECK_EQ_INT(warmup_open(&w, new_dir(), &o), 0);
+	warmup_suspend(w, true);
+	CHECK_EQ_INT(submit(w, 62, 0, fs, 0, 2 * C), 0);
+	CHECK_EQ_INT(submit(w, 62, 0, fs, 0, 2 * C), 0);
+	CHECK_EQ_INT(submit(w, 62, 0, fs, 2 * C, 1000), 0);
+	CHECK_EQ_INT(submit(w, 62, 0, fs, 2 * C + 1000, C - 1000), 0);
+	CHECK_EQ_INT(submit(w, 63, 0, fs, fs - TAIL, TAIL), 0);
+	warmup_suspend(w, false);
+	warmup_flush(w);
+	stats(w, &st);
+	CHECK_EQ_INT(st.chunks_written, 3 + TAIL / C);
+	CHECK_EQ_INT(st.files, 2);
+	CHECK_EQ_INT(st.bytes_used, 2 * data_off_of(w, fs) + 3 * C + TAIL);
+	CHECK(warmup_covered(w, hash_of(62), 0, fs, 0, 3 * C));
+	CHECK(warmup_covered(w, hash_of(63), 0, fs, fs - TAIL, TAIL));
+	CHECK_EQ_INT(warmup_read(w, hash_of(62), 0, fs, 2 * C, buf, C), C);
+	b = gen(62, 0, 2 * C, C);
+	CHECK(memcmp(buf, b, C) == 0);
+	free(b);
+	warmup_close(w);
+}
+
 /* A write that fails (here: the folder vanished under us) is counted, charges nothing,
  * and leaves nothing valid. */
 static void test_write_error(void)
@@ -895,6 +984,7 @@ int main(void)
 	RUN(test_quota);
 	RUN(test_remove);
 	RUN(test_queue_full);
+	RUN(test_submit_wait);
 	RUN(test_write_error);
 	RUN(test_concurrent);
 	RUN(test_fast_load);
