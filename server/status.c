@@ -250,6 +250,20 @@ static int metrics_json(struct http_req *r, gs_daemon *d, const struct snapshot 
 		num(o, "warmup_files", (double)st->warmup_files);
 		num(o, "warmup_corrupt_chunks", (double)st->warmup_corrupt);
 		num(o, "warmup_evictions", (double)st->warmup_evictions);
+		num(o, "warmup_dropped_submits", (double)st->warmup_dropped_submits);
+		num(o, "warmup_requeued", (double)st->warmup_requeued);
+		num(o, "warmup_queue_bytes", (double)st->warmup_queue_bytes);
+		num(o, "warmup_write_errors", (double)st->warmup_write_errors);
+		num(o, "warmup_fill_chunks", (double)st->fill_chunks);
+		num(o, "warmup_fill_bytes", (double)st->fill_bytes);
+		num(o, "warmup_fill_skipped", (double)st->fill_skipped);
+		num(o, "warmup_fill_abandoned", (double)st->fill_abandoned);
+		num(o, "warmup_fill_pending_files", (double)st->fill_pending_files);
+		num(o, "wake_slots", (double)st->wake_slots);
+		num(o, "wake_slots_in_use", (double)st->awake_files);
+		num(o, "wake_slots_peak", (double)st->wake_slots_peak);
+		num(o, "wake_slot_waits", (double)st->wake_slot_waits);
+		num(o, "wake_slot_timeouts", (double)st->wake_slot_timeouts);
 	}
 	if (sn->have_engine) {
 		const bt_engine_counters *ec = &sn->ec;
@@ -267,6 +281,7 @@ static int metrics_json(struct http_req *r, gs_daemon *d, const struct snapshot 
 		num(o, "metadata_fetches", (double)ec->metadata_fetches);
 		num(o, "activations", (double)ec->activations);
 		num(o, "reloads", (double)ec->reloads);
+		num(o, "peer_kicks", (double)ec->peer_kicks);
 		num(o, "sleeps", (double)ec->sleeps);
 		num(o, "peer_connections", (double)ec->peer_connections);
 		num(o, "hash_failures", (double)ec->hash_failures);
@@ -474,6 +489,24 @@ static int metrics_prometheus(struct http_req *r, const struct snapshot *sn)
 			 "Warmup chunks that failed their CRC (never served).", (double)st->warmup_corrupt);
 		prom_one(&p, "warmup_evictions_total", "counter",
 			 "Warmup files evicted for the quota.", (double)st->warmup_evictions);
+		prom_one(&p, "warmup_dropped_submits_total", "counter",
+			 "Warmup writes refused by a full write queue.",
+			 (double)st->warmup_dropped_submits);
+		prom_one(&p, "warmup_requeued_total", "counter",
+			 "Refused warmup writes handed to the fillers to submit again.",
+			 (double)st->warmup_requeued);
+		prom_one(&p, "warmup_fill_bytes_total", "counter",
+			 "Bytes submitted to the warmup cache by the fillers.", (double)st->fill_bytes);
+		prom_one(&p, "warmup_fill_skipped_total", "counter",
+			 "Warmup chunks the fillers could not get (asleep and not in RAM, or an error).",
+			 (double)st->fill_skipped);
+		prom_one(&p, "wake_slots_in_use", "gauge", "Torrents woken by the stream layer now.",
+			 (double)st->awake_files);
+		prom_one(&p, "wake_slots_peak", "gauge",
+			 "Most torrents woken by the stream layer at once since start.",
+			 (double)st->wake_slots_peak);
+		prom_one(&p, "wake_slot_waits_total", "counter",
+			 "Reads that waited for a wake slot.", (double)st->wake_slot_waits);
 		prom_one(&p, "priority_files", "gauge",
 			 "Files in priority mode (Plex/Jellyfin playing).", (double)sn->nprio);
 		if (sn->nfiles) {
@@ -528,6 +561,9 @@ static int metrics_prometheus(struct http_req *r, const struct snapshot *sn)
 			 (double)ec->activations);
 		prom_one(&p, "reloads_total", "counter",
 			 "Torrents re-added because a reader needed an evicted piece.", (double)ec->reloads);
+		prom_one(&p, "peer_kicks_total", "counter",
+			 "Known peers dialled at once because a reader waited with no peer connected.",
+			 (double)ec->peer_kicks);
 		prom_one(&p, "sleeps_total", "counter", "Torrents put to sleep.", (double)ec->sleeps);
 		prom_one(&p, "peer_connections_total", "counter", "Outgoing peer connection attempts.",
 			 (double)ec->peer_connections);

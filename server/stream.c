@@ -24,8 +24,22 @@
  * a holder thread closes the hold when the pump goes idle or priority goes off, so a
  * media.play that no player follows costs one pump idle timeout, not a leak.
  *
+ * Warmup fill: the head and tail regions are filled so that what one front end probed,
+ * any other front end's probe of the same title is served from SSD too. A probe that
+ * misses the warmup head marks the RAM chunks [0, end + PROBE_MARGIN) (within the head
+ * region) for filling, one that misses the tail marks the whole tail region; a chunk whose
+ * submit the warmup queue refused (full) is marked too. FILL_THREADS filler threads take
+ * marked files (each holds a reference on its file, so the woken torrent stays until the
+ * fill is done), copy each chunk from RAM or, when the torrent is awake, from the engine,
+ * and submit it with warmup_submit_wait: they wait for the writer, readers never do. A
+ * filler never wakes a torrent, and gives a file up (releasing its slot) as soon as a
+ * reader waits for a wake slot and only the fill holds the file.
+ *
  * Locking: s->lock guards the file table, wake slots and every sfile field; it is never
- * held across an engine read. Reads copy: no caller sees a cache buffer. */
+ * held across an engine read. Reads copy: no caller sees a cache buffer.
+ *
+ * Status: a filler's submit in flight when streams_forget runs may still write that one
+ * chunk of the removed file (it is evicted by the quota like any other). */
 #include "stream.h"
 
 #include "bt.h"
@@ -53,6 +67,12 @@
 #define WINDOW_SECONDS 30
 #define PUMP_IDLE_SECONDS 45
 #define PRIORITY_MAX 64
+/* Bytes past a head probe's end that are filled too: the FUSE mount's kernel readahead
+ * (fs.c: 4 MiB window, 1 MiB requests) runs up to one window past the last page the
+ * reader touched; twice that also covers Samba's and players' own read-ahead. */
+#define PROBE_MARGIN (8ull << 20)
+#define FILL_THREADS 2
+#define FILL_WAIT_MS 5000               /* longest a filler waits for the SSD writer */
 
 struct sfile {
 	struct sfile *next;
@@ -76,6 +96,13 @@ struct sfile {
 	double rate;                    /* bytes/s of the steering reader */
 	struct timespec rate_t0;
 	uint64_t rate_bytes;
+	/* warmup fill: one bit per RAM chunk of [0, fill_hc) and [fill_tc0, nchunks) */
+	uint64_t head_end, tail_start;  /* warmup regions [0, head_end), [tail_start, size) */
+	uint64_t fill_hc, fill_tc0, nchunks;
+	uint64_t *fill_bits;
+	bool fill_queued;               /* on s's fill list or being filled: holds a ref */
+	bool forgotten;                 /* streams_forget: never fill again */
+	struct sfile *fill_next;
 };
 
 struct gs_stream {
@@ -113,8 +140,18 @@ struct gs_streams {
 	struct { char hash[41]; uint32_t idx; bool frozen; } prio[PRIORITY_MAX];
 	unsigned nprio;
 	struct prefetch *prefetches;    /* holds, done ones reaped by the next prefetch */
+	unsigned awake_peak, slot_waiters;
+	/* warmup fill */
+	pthread_cond_t fill_cond;
+	struct sfile *fill_head, *fill_tail;
+	pthread_t fillers[FILL_THREADS];
+	unsigned nfillers;
+	struct sfile *fill_file[FILL_THREADS];  /* being filled by filler i */
+	gs_cancel *fill_tok[FILL_THREADS];      /* its engine wait */
+	bool fill_stop;
 	atomic_uint_fast64_t warmup_hit_bytes, ram_hit_bytes, engine_bytes, pump_bytes;
-	atomic_uint_fast64_t reads, probes, seeks, wakes;
+	atomic_uint_fast64_t reads, probes, seeks, wakes, slot_waits, slot_timeouts;
+	atomic_uint_fast64_t fill_chunks, fill_bytes, fill_skipped, fill_abandoned, requeued;
 };
 
 void streams_opts_default(struct streams_opts *o)
@@ -153,6 +190,236 @@ static void now(struct timespec *ts)
 	clock_gettime(CLOCK_MONOTONIC, ts);
 }
 
+/* ---- warmup fill (see the top comment) ---- */
+
+static void sfile_put(gs_streams *s, struct sfile *f);
+
+/* Bit of RAM chunk c in f->fill_bits, or -1 when c touches no warmup region. */
+static int64_t fill_bit(const struct sfile *f, uint64_t c)
+{
+	if (c < f->fill_hc)
+		return (int64_t)c;
+	if (c >= f->fill_tc0 && c < f->nchunks)
+		return (int64_t)(f->fill_hc + (c - f->fill_tc0));
+	return -1;
+}
+
+/* The parts of RAM chunk c inside the warmup regions: up to two [from, to) ranges. */
+static unsigned warm_parts(gs_streams *s, const struct sfile *f, uint64_t c, uint64_t r[2][2])
+{
+	uint64_t cs = ra_chunk_size(s->ra), a = c * cs, b = a + cs;
+	unsigned n = 0;
+
+	if (b > f->size)
+		b = f->size;
+	if (a < f->head_end) {
+		r[n][0] = a;
+		r[n][1] = b < f->head_end ? b : f->head_end;
+		n++;
+	}
+	if (b > f->tail_start) {
+		uint64_t x = a > f->tail_start ? a : f->tail_start;
+		if (n && r[0][1] >= x)
+			r[0][1] = b;
+		else {
+			r[n][0] = x;
+			r[n][1] = b;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Marks chunk c of f for the fillers and queues f (taking a reference) if it is not
+ * queued yet. Called with s->lock held. */
+static void fill_mark_locked(gs_streams *s, struct sfile *f, uint64_t c)
+{
+	int64_t bit = fill_bit(f, c);
+
+	if (bit < 0 || !s->nfillers || s->fill_stop || f->forgotten || f->pump_stop)
+		return;
+	if (!f->fill_bits)
+		f->fill_bits = xcalloc((f->fill_hc + (f->nchunks - f->fill_tc0)) / 64 + 1,
+				       sizeof *f->fill_bits);
+	f->fill_bits[bit / 64] |= 1ull << (bit % 64);
+	if (f->fill_queued)
+		return;
+	f->fill_queued = true;
+	f->refs++;
+	f->fill_next = NULL;
+	if (s->fill_tail)
+		s->fill_tail->fill_next = f;
+	else
+		s->fill_head = f;
+	s->fill_tail = f;
+	pthread_cond_signal(&s->fill_cond);
+}
+
+/* Takes the next marked chunk of f off its bitmap: head chunks first and forwards (the
+ * reader is past them), tail chunks backwards from the end (a reader of the tail goes
+ * forwards: the two meet instead of fetching the same chunks). -1 when none. */
+static int64_t fill_take_locked(struct sfile *f)
+{
+	uint64_t nb = f->fill_hc + (f->nchunks - f->fill_tc0);
+
+	if (!f->fill_bits)
+		return -1;
+	for (uint64_t b = 0; b < f->fill_hc; b++)
+		if (f->fill_bits[b / 64] & (1ull << (b % 64))) {
+			f->fill_bits[b / 64] &= ~(1ull << (b % 64));
+			return (int64_t)b;
+		}
+	for (uint64_t b = nb; b-- > f->fill_hc;)
+		if (f->fill_bits[b / 64] & (1ull << (b % 64))) {
+			f->fill_bits[b / 64] &= ~(1ull << (b % 64));
+			return (int64_t)(f->fill_tc0 + (b - f->fill_hc));
+		}
+	return -1;
+}
+
+static void fill_clear_locked(struct sfile *f)
+{
+	if (f->fill_bits)
+		memset(f->fill_bits, 0, ((f->fill_hc + (f->nchunks - f->fill_tc0)) / 64 + 1) *
+		       sizeof *f->fill_bits);
+}
+
+/* A reader waits for a wake slot: fillers working for files only they hold stop their
+ * engine wait (the file is then given up and its slot freed). Called with s->lock held. */
+static void fill_yield_locked(gs_streams *s)
+{
+	for (unsigned i = 0; i < s->nfillers; i++)
+		if (s->fill_file[i] && s->fill_file[i]->refs == 1 && s->fill_tok[i])
+			cancel_fire(s->fill_tok[i]);
+}
+
+/* Fills chunk c of f: from RAM, else from the engine when the torrent is awake (bt not
+ * NULL), never by waking it. */
+static void fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *bt, void *buf,
+		       gs_cancel *tok)
+{
+	uint64_t cs = ra_chunk_size(s->ra), start = c * cs, r[2][2];
+	size_t n = (size_t)(start + cs <= f->size ? cs : f->size - start);
+	unsigned np = warm_parts(s, f, c, r), need = 0;
+	ssize_t got;
+
+	for (unsigned i = 0; i < np; i++)
+		if (!warmup_covered(s->w, f->hash, f->idx, (int64_t)f->size, (int64_t)r[i][0],
+				    (size_t)(r[i][1] - r[i][0])))
+			need++;
+	if (!need)
+		return;
+	got = ra_get(s->ra, f->key, c, 0, buf, n);
+	if (got != (ssize_t)n) {
+		if (!bt) {
+			atomic_fetch_add(&s->fill_skipped, 1);
+			return;
+		}
+		got = bt_read(bt, (int)f->idx, (int64_t)start, buf, n, tok);
+		if (got != (ssize_t)n) {
+			atomic_fetch_add(&s->fill_skipped, 1);
+			log_debug("warmup fill %s/%u: chunk %llu: %s", f->hash, f->idx,
+				  (unsigned long long)c, got < 0 ? strerror((int)-got) : "short read");
+			return;
+		}
+	}
+	for (unsigned i = 0; i < np; i++) {
+		size_t len = (size_t)(r[i][1] - r[i][0]);
+		if (warmup_submit_wait(s->w, f->hash, f->idx, (int64_t)f->size, (int64_t)r[i][0],
+				       (char *)buf + (r[i][0] - start), len, FILL_WAIT_MS) == 0)
+			atomic_fetch_add(&s->fill_bytes, len);
+		else
+			atomic_fetch_add(&s->fill_skipped, 1);
+	}
+	atomic_fetch_add(&s->fill_chunks, 1);
+}
+
+struct fill_arg {
+	gs_streams *s;
+	unsigned i;
+};
+
+static void *fill_thread(void *arg)
+{
+	struct fill_arg *fa = arg;
+	gs_streams *s = fa->s;
+	unsigned me = fa->i;
+	void *buf = xmalloc(ra_chunk_size(s->ra));
+
+	free(fa);
+	pthread_mutex_lock(&s->lock);
+	while (!s->fill_stop) {
+		struct sfile *f = s->fill_head;
+		int64_t c;
+
+		if (!f) {
+			pthread_cond_wait(&s->fill_cond, &s->lock);
+			continue;
+		}
+		s->fill_head = f->fill_next;
+		if (!s->fill_head)
+			s->fill_tail = NULL;
+		s->fill_file[me] = f;
+		while ((c = fill_take_locked(f)) >= 0) {
+			if (s->fill_stop || f->forgotten ||
+			    (s->slot_waiters && f->refs == 1 && f->bt)) {
+				if (!s->fill_stop && !f->forgotten)
+					atomic_fetch_add(&s->fill_abandoned, 1);
+				fill_clear_locked(f);
+				break;
+			}
+			gs_cancel tok;
+			cancel_init(&tok);
+			s->fill_tok[me] = &tok;
+			bt_torrent *bt = f->bt;
+			pthread_mutex_unlock(&s->lock);
+			fill_chunk(s, f, (uint64_t)c, bt, buf, &tok);
+			pthread_mutex_lock(&s->lock);
+			s->fill_tok[me] = NULL;
+			cancel_destroy(&tok);
+		}
+		s->fill_file[me] = NULL;
+		f->fill_queued = false;
+		pthread_mutex_unlock(&s->lock);
+		sfile_put(s, f);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(buf);
+	return NULL;
+}
+
+/* Stops the fillers and lets go of the files still queued. */
+static void fill_stop_all(gs_streams *s)
+{
+	struct sfile *f;
+
+	pthread_mutex_lock(&s->lock);
+	s->fill_stop = true;
+	for (unsigned i = 0; i < s->nfillers; i++)
+		if (s->fill_tok[i])
+			cancel_fire(s->fill_tok[i]);
+	pthread_cond_broadcast(&s->fill_cond);
+	pthread_mutex_unlock(&s->lock);
+	for (unsigned i = 0; i < s->nfillers; i++)
+		pthread_join(s->fillers[i], NULL);
+	s->nfillers = 0;
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		f = s->fill_head;
+		if (f) {
+			s->fill_head = f->fill_next;
+			if (!s->fill_head)
+				s->fill_tail = NULL;
+			f->fill_queued = false;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (!f)
+			break;
+		sfile_put(s, f);
+	}
+}
+
 int streams_create(const struct streams_opts *o, gs_torrents *t, gs_streams **out)
 {
 	gs_streams *s = xcalloc(1, sizeof *s);
@@ -186,6 +453,19 @@ int streams_create(const struct streams_opts *o, gs_torrents *t, gs_streams **ou
 		}
 	}
 	s->o.warmup_dir = s->warmup_dir;
+	pthread_cond_init(&s->fill_cond, NULL);
+	if (s->w)
+		for (unsigned i = 0; i < FILL_THREADS; i++) {
+			struct fill_arg *fa = xmalloc(sizeof *fa);
+			fa->s = s;
+			fa->i = i;
+			if (pthread_create(&s->fillers[i], NULL, fill_thread, fa) != 0) {
+				free(fa);
+				log_warn("stream: cannot start a warmup filler thread");
+				break;
+			}
+			s->nfillers++;
+		}
 	*out = s;
 	return 0;
 err_warmup:
@@ -199,12 +479,15 @@ err_ra:
 }
 
 static void prefetch_stop_all(gs_streams *s);
+static void fill_stop_all(gs_streams *s);
 
 void streams_destroy(gs_streams *s)
 {
 	if (!s)
 		return;
 	prefetch_stop_all(s);
+	fill_stop_all(s);
+	pthread_cond_destroy(&s->fill_cond);
 	warmup_close(s->w);
 	ra_destroy(s->ra);
 	pthread_cond_destroy(&s->cond);
@@ -227,6 +510,7 @@ static bool is_priority(gs_streams *s, const char *hash, uint32_t idx)
 static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torrent **out)
 {
 	struct timespec deadline;
+	bool waited = false;
 	int rc = 0;
 
 	now(&deadline);
@@ -239,13 +523,23 @@ static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torre
 		}
 		if (f->acquiring || s->awake >= s->o.concurrency_limit) {
 			struct timespec slice;
+			bool for_slot = !f->acquiring;
 			now(&slice);
 			if (elapsed(&slice, &deadline) <= 0) {
 				rc = f->acquiring ? -ETIMEDOUT : -EBUSY;
-				if (rc == -EBUSY)
+				if (rc == -EBUSY) {
+					atomic_fetch_add(&s->slot_timeouts, 1);
 					log_warn("stream %s/%u: no wake slot free (%u torrents awake)",
 						 f->hash, f->idx, s->awake);
+				}
 				break;
+			}
+			if (for_slot) {
+				if (!waited)
+					atomic_fetch_add(&s->slot_waits, 1);
+				waited = true;
+				s->slot_waiters++;
+				fill_yield_locked(s);
 			}
 			slice.tv_nsec += 100 * 1000000;    /* recheck the cancel token */
 			if (slice.tv_nsec >= 1000000000) {
@@ -253,9 +547,13 @@ static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torre
 				slice.tv_nsec -= 1000000000;
 			}
 			pthread_cond_timedwait(&s->cond, &s->lock, &slice);
+			if (for_slot)
+				s->slot_waiters--;
 			continue;
 		}
 		s->awake++;
+		if (s->awake > s->awake_peak)
+			s->awake_peak = s->awake;
 		f->acquiring = true;
 		pthread_mutex_unlock(&s->lock);
 		bt_torrent *bt = NULL;
@@ -297,8 +595,14 @@ static ssize_t fetch_chunk(gs_streams *s, struct sfile *f, uint64_t chunk, void 
 	if ((size_t)r != n)
 		return -EIO;            /* the engine promises full reads before EOF */
 	ra_put(s->ra, f->key, chunk, buf, n);
-	if (s->w)
-		warmup_submit(s->w, f->hash, f->idx, (int64_t)f->size, start, buf, n);
+	if (s->w && warmup_submit(s->w, f->hash, f->idx, (int64_t)f->size, start, buf, n) ==
+	    -ENOBUFS) {
+		/* The writer is behind: the filler submits this chunk again from RAM. */
+		atomic_fetch_add(&s->requeued, 1);
+		pthread_mutex_lock(&s->lock);
+		fill_mark_locked(s, f, chunk);
+		pthread_mutex_unlock(&s->lock);
+	}
 	return r;
 }
 
@@ -493,6 +797,29 @@ static bool classify(gs_streams *s, gs_stream *h, int64_t off, size_t len)
 
 /* ---- handles ---- */
 
+/* The warmup regions of f on the RAM chunk grid (for the fillers). */
+static void fill_geometry(gs_streams *s, struct sfile *f)
+{
+	uint64_t cs = ra_chunk_size(s->ra);
+
+	f->nchunks = (f->size + cs - 1) / cs;
+	f->head_end = 0;
+	f->tail_start = f->size;
+	if (s->w) {
+		uint32_t wc;
+		uint64_t nch, nh, t0;
+		warmup_layout(s->w, (int64_t)f->size, &wc, &nch, &nh, &t0);
+		f->head_end = nh * wc < f->size ? nh * wc : f->size;
+		f->tail_start = t0 < nch ? t0 * wc : f->size;
+	}
+	f->fill_hc = (f->head_end + cs - 1) / cs;
+	f->fill_tc0 = f->tail_start / cs;
+	if (f->fill_tc0 < f->fill_hc)
+		f->fill_tc0 = f->fill_hc;
+	if (f->fill_tc0 > f->nchunks)
+		f->fill_tc0 = f->nchunks;
+}
+
 int stream_open(gs_streams *s, const char *hash, uint32_t file_index, uint64_t size,
 		gs_stream **out)
 {
@@ -526,6 +853,7 @@ int stream_open(gs_streams *s, const char *hash, uint32_t file_index, uint64_t s
 		f->size = size;
 		f->key = key;
 		f->pump_off = -1;
+		fill_geometry(s, f);
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&f->pump_cond, &ca);
@@ -546,25 +874,15 @@ int stream_open(gs_streams *s, const char *hash, uint32_t file_index, uint64_t s
 	return 0;
 }
 
-void stream_close(gs_stream *h)
+/* Drops a reference on f (a handle's or a filler's); the last one stops the pump, gives
+ * the torrent back and forgets the file. */
+static void sfile_put(gs_streams *s, struct sfile *f)
 {
-	gs_streams *s;
-	struct sfile *f;
-
-	if (!h)
-		return;
-	s = h->s;
-	f = h->f;
 	pthread_mutex_lock(&s->lock);
-	s->handles--;
-	if (f->steer == h)
-		f->steer = NULL;
 	if (--f->refs > 0) {
 		pthread_mutex_unlock(&s->lock);
-		free(h);
 		return;
 	}
-	/* Last handle: stop the pump, give the torrent back, forget the file. */
 	f->pump_stop = true;
 	if (f->pump_tok)
 		cancel_fire(f->pump_tok);
@@ -595,8 +913,26 @@ void stream_close(gs_stream *h)
 		pthread_mutex_unlock(&s->lock);
 	}
 	pthread_cond_destroy(&f->pump_cond);
+	free(f->fill_bits);
 	free(f);
+}
+
+void stream_close(gs_stream *h)
+{
+	gs_streams *s;
+	struct sfile *f;
+
+	if (!h)
+		return;
+	s = h->s;
+	f = h->f;
+	pthread_mutex_lock(&s->lock);
+	s->handles--;
+	if (f->steer == h)
+		f->steer = NULL;
+	pthread_mutex_unlock(&s->lock);
 	free(h);
+	sfile_put(s, f);
 }
 
 ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel *cancel)
@@ -608,6 +944,7 @@ ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel 
 	void *tmp = NULL;
 	size_t done = 0;
 	ssize_t rc = 0;
+	bool probe, warm_miss = false;
 
 	if (off < 0)
 		return -EINVAL;
@@ -617,7 +954,8 @@ ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel 
 		len = (size_t)(f->size - (uint64_t)off);
 	atomic_fetch_add(&s->reads, 1);
 	pthread_mutex_lock(&s->lock);
-	if (classify(s, h, off, len))
+	probe = classify(s, h, off, len);
+	if (probe)
 		atomic_fetch_add(&s->probes, 1);
 	pthread_mutex_unlock(&s->lock);
 
@@ -637,6 +975,8 @@ ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel 
 				done += (size_t)n;
 				continue;
 			}
+			if ((uint64_t)pos < f->head_end || (uint64_t)pos >= f->tail_start)
+				warm_miss = true;
 		}
 		uint64_t chunk = (uint64_t)pos / cs;
 		size_t coff = (size_t)((uint64_t)pos % cs);
@@ -664,6 +1004,20 @@ ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel 
 		done += take;
 	}
 	rc = (ssize_t)done;
+	if (probe && warm_miss) {
+		/* Make the warm regions cover what any front end asks for this probe. */
+		uint64_t end = (uint64_t)off + len, hc;
+		end = (end + cs - 1) / cs * cs + PROBE_MARGIN;
+		hc = (end + cs - 1) / cs;
+		pthread_mutex_lock(&s->lock);
+		if ((uint64_t)off < f->head_end)
+			for (uint64_t c = 0; c < f->fill_hc && c < hc; c++)
+				fill_mark_locked(s, f, c);
+		if ((uint64_t)off + len > f->tail_start)
+			for (uint64_t c = f->fill_tc0; c < f->nchunks; c++)
+				fill_mark_locked(s, f, c);
+		pthread_mutex_unlock(&s->lock);
+	}
 out:
 	free(tmp);
 	return rc;
@@ -829,6 +1183,17 @@ out:
 
 void streams_forget(gs_streams *s, const char *hash, uint32_t file_index)
 {
+	pthread_mutex_lock(&s->lock);
+	for (unsigned b = 0; b < FILE_BUCKETS; b++)
+		for (struct sfile *f = s->files[b]; f; f = f->next)
+			if (f->idx == file_index && strcmp(f->hash, hash) == 0) {
+				f->forgotten = true;
+				fill_clear_locked(f);
+				for (unsigned i = 0; i < s->nfillers; i++)
+					if (s->fill_file[i] == f && s->fill_tok[i])
+						cancel_fire(s->fill_tok[i]);
+			}
+	pthread_mutex_unlock(&s->lock);
 	ra_drop_file(s->ra, file_key(hash, file_index));
 	if (s->w)
 		warmup_remove(s->w, hash, file_index);
@@ -853,11 +1218,25 @@ void streams_stats_get(gs_streams *s, struct streams_stats *st)
 	st->probes = atomic_load(&s->probes);
 	st->seeks = atomic_load(&s->seeks);
 	st->wakes = atomic_load(&s->wakes);
+	st->wake_slot_waits = atomic_load(&s->slot_waits);
+	st->wake_slot_timeouts = atomic_load(&s->slot_timeouts);
+	st->fill_chunks = atomic_load(&s->fill_chunks);
+	st->fill_bytes = atomic_load(&s->fill_bytes);
+	st->fill_skipped = atomic_load(&s->fill_skipped);
+	st->fill_abandoned = atomic_load(&s->fill_abandoned);
+	st->warmup_requeued = atomic_load(&s->requeued);
 	pthread_mutex_lock(&s->lock);
 	st->open_handles = s->handles;
 	st->open_files = s->nfiles;
 	st->pumps_running = s->pumps;
 	st->awake_files = s->awake;
+	st->wake_slots = s->o.concurrency_limit;
+	st->wake_slots_peak = s->awake_peak;
+	for (struct sfile *f = s->fill_head; f; f = f->fill_next)
+		st->fill_pending_files++;
+	for (unsigned i = 0; i < s->nfillers; i++)
+		if (s->fill_file[i])
+			st->fill_pending_files++;
 	pthread_mutex_unlock(&s->lock);
 	ra_stats_get(s->ra, &ra);
 	st->ram_bytes = ra.bytes;
@@ -871,6 +1250,9 @@ void streams_stats_get(gs_streams *s, struct streams_stats *st)
 		st->warmup_files = ws.files;
 		st->warmup_corrupt = ws.corrupt_chunks;
 		st->warmup_evictions = ws.evictions;
+		st->warmup_dropped_submits = ws.dropped_submits;
+		st->warmup_queue_bytes = ws.queue_bytes;
+		st->warmup_write_errors = ws.write_errors;
 	}
 }
 

@@ -72,6 +72,15 @@ struct streams_stats {
 	uint64_t open_handles, open_files, pumps_running, awake_files;
 	uint64_t ram_bytes, ram_budget, ram_entries;
 	uint64_t warmup_bytes, warmup_quota, warmup_files, warmup_corrupt, warmup_evictions;
+	/* wake slots (concurrency_limit): held now = awake_files, most held at once since
+	 * start, reads that had to wait for one, reads that gave up waiting (-EBUSY) */
+	uint64_t wake_slots, wake_slots_peak, wake_slot_waits, wake_slot_timeouts;
+	/* warmup fill: chunks and bytes the fillers submitted, chunks they could not get
+	 * (not in RAM and the torrent asleep, or an engine error), files given up for a
+	 * reader waiting on a wake slot, files being filled or queued; chunks whose submit
+	 * the write queue refused (handed to the fillers), submits dropped by the queue */
+	uint64_t fill_chunks, fill_bytes, fill_skipped, fill_abandoned, fill_pending_files;
+	uint64_t warmup_requeued, warmup_dropped_submits, warmup_queue_bytes, warmup_write_errors;
 };
 
 void streams_stats_get(gs_streams *s, struct streams_stats *st);
