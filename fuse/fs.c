@@ -438,12 +438,14 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	/* The kernel keeps listings (cache_readdir) and keeps them across opens (keep_cache):
-	 * a Plex scan lists the same folders again and again. Every change to a folder drops
-	 * its cached listing through fs_notifier (inval_inode). Measured on 10,000 titles:
-	 * ls -l takes 0.10-0.16 s with it, 0.4-0.6 s when every listing is a readdirplus. */
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	/* No cache_readdir: every listing is answered with readdirplus (the kernel uses it
+	 * for a listing read from offset 0), which refreshes each entry's dentry and
+	 * attributes in bulk, ~150 per request. A listing kept by the kernel comes back
+	 * without a request, but its entries still expire after entry_timeout (1 s by
+	 * default), and then `ls -l`, smbd or a Plex scan pays one LOOKUP round trip per
+	 * entry. Measured on 10,000 titles (tests/bench/NOTES.md, B7): `ls -l` 1.2 s after the
+	 * previous one takes 0.28-0.32 s with cache_readdir, 0.05 s with readdirplus; back to
+	 * back 0.033 s vs 0.052 s. */
 	fuse_reply_open(req, fi);
 }
 
@@ -739,16 +741,21 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* ENODATA, "no such attribute", which smbd and ls take as such. (ENOSYS would make the
- * kernel stop asking and answer EOPNOTSUPP itself: ls -l of 10,000 files would drop from
- * ~0.10 s to ~0.03 s, as it costs two getxattr round trips per file, but callers then see
- * "not supported" instead of "none".) */
+/* ENOSYS once: the kernel then sets no_getxattr for the connection and answers every later
+ * getxattr itself with EOPNOTSUPP, without a round trip. A missing attribute (ENODATA) is
+ * not cached by the kernel, and `ls -l` asks for two per file (security.selinux,
+ * system.posix_acl_access): 20,000 of the 30,007 requests of an `ls -l` of 10,000 titles
+ * (tests/bench/NOTES.md, B7). Callers treat EOPNOTSUPP as "no attribute": ls and libacl
+ * fall back to the mode bits; smbd maps both ENODATA and EOPNOTSUPP of user.DOSATTRIB to
+ * "no stored DOS attributes" (FILE_ATTRIBUTE_NORMAL/DIRECTORY). listxattr keeps answering
+ * an empty list, so whoever enumerates (smbd's EA queries, rsync -X, cp -a) sees none and
+ * never asks for a name. */
 static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	(void)ino;
 	(void)name;
 	(void)size;
-	fuse_reply_err(req, ENODATA);
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
