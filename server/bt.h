@@ -87,6 +87,7 @@ typedef struct bt_engine_counters {
 	uint64_t metadata_fetches;     /* magnet/hash adds that had to ask peers for the info dict */
 	uint64_t activations;          /* torrents put into the session from the saved info dict */
 	uint64_t reloads;              /* re-adds because a reader needed an evicted piece */
+	uint64_t peer_kicks;           /* times a waiting reader with no peer made us dial known peers */
 	uint64_t sleeps;               /* torrents taken out of the session */
 	uint64_t hash_failures;
 	uint64_t strict_entries;       /* times a torrent went strict after serving a bad piece */

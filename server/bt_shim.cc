@@ -84,6 +84,10 @@ constexpr size_t MAX_TORRENT_FILE = 64u << 20;   /* cap on .torrent files and do
 constexpr int MAX_WINDOWS = 4;                   /* read-ahead windows per torrent */
 constexpr int MAX_KNOWN_PEERS = 64;
 constexpr int MAX_RELOADS_PER_READ = 3;
+/* A reader that waited this long with peers connected and no block arriving for its
+ * torrent gets the torrent re-added (see housekeeping); and not more often than this. */
+constexpr int64_t STALL_MS = 8000;
+constexpr int64_t KICK_MIN_GAP_MS = 3000;
 
 int64_t now_ms()
 {
@@ -148,6 +152,7 @@ struct tstore {
 	int gen = 0;                   /* bumped on reload/sleep: older storages are ignored */
 	std::condition_variable cv;    /* readers wait here (with piece_store::mu) */
 	int waiters = 0;
+	int64_t last_block = 0;        /* when the last block of this torrent arrived */
 	std::vector<std::pair<int, int>> pins;   /* inclusive piece ranges not to evict */
 	uint64_t bad_served = 0;       /* hash failures of pieces we had served unverified */
 	bool registered = false;
@@ -509,6 +514,7 @@ struct ram_disk_io final : lt::disk_interface, lt::buffer_allocator_interface {
 					memcpy(sl.blocks[b], buf, size_t(r.length));
 					sl.senders[b] = o.get();
 					sl.last_write = now_ms();
+					ts.last_block = sl.last_write;
 				}
 				if (ts.waiters)
 					ts.cv.notify_all();
@@ -763,6 +769,15 @@ struct bt_torrent {
 	std::atomic<int64_t> strict_until{0};
 	std::atomic<uint64_t> bad_seen{0}; /* ts->bad_served already turned into strict mode */
 	int64_t last_sweep = 0;
+	/* In the session but paused until a reader wants a piece: a torrent that wants nothing
+	 * is "finished", says upload_only in its handshake, and seeds close on it; libtorrent
+	 * 2.0.8 then keeps those seeds out of its connect candidates even after pieces are
+	 * wanted again (peer_list's cached m_finished), so the reader would wait forever. */
+	bool idle_paused = false;
+	int64_t stall_since = 0;       /* a reader has waited with no peer / no block since */
+	int64_t last_kick = 0;
+	int kicks_in_row = 0;
+	int nwin = 0;                  /* valid windows, as counted in e->live_windows */
 };
 
 struct bt_engine {
@@ -773,12 +788,19 @@ struct bt_engine {
 
 	std::mutex mu;                 /* torrents map */
 	std::map<std::string, bt_torrent *> torrents;
+	/* Torrents in the session: the engine thread's timers walk these, not every known
+	 * torrent (10,000 asleep titles cost nothing at rest). Leaf lock, taken under t->mu. */
+	std::mutex awake_mu;
+	std::set<bt_torrent *> awake;
+	/* reader windows open across all torrents: they share half the store (pins) */
+	std::atomic<int> live_windows{0};
 
 	std::thread th;
 	std::atomic<bool> stop{false};
 
 	std::atomic<uint64_t> metadata_fetches{0}, activations{0}, reloads{0}, sleeps{0},
-		strict_entries{0}, peer_connections{0}, unverified_served{0}, bytes_read{0};
+		strict_entries{0}, peer_connections{0}, unverified_served{0}, bytes_read{0},
+		kicks{0};
 
 	bt_settings settings()
 	{
@@ -817,6 +839,10 @@ lt::settings_pack make_pack(const bt_settings &s)
 	/* Connections to new peers are made on the session tick: 100 ms instead of 500 ms
 	 * is most of a cold first byte on a fast swarm. */
 	p.set_int(lt::settings_pack::tick_interval, 100);
+	/* libtorrent waits (fail count + 1) x min_reconnect_time before dialling a peer it
+	 * was connected to again: 60 s by default, far longer than a reader's timeout when
+	 * the only seeder closed the connection once. */
+	p.set_int(lt::settings_pack::min_reconnect_time, 2);
 	/* A torrent with nothing wanted yet is "finished"; keep its seeds connected so the
 	 * next read does not wait for a reconnect. */
 	p.set_bool(lt::settings_pack::close_redundant_connections, false);
@@ -986,6 +1012,17 @@ void apply_torrent_flags(bt_engine *e, lt::torrent_handle const &h, const bt_set
 		h.unset_flags(off);
 }
 
+/* Records t as in or out of the session. Caller holds t->mu. */
+void set_active(bt_torrent *t, bool on)
+{
+	t->active = on;
+	std::lock_guard<std::mutex> g(t->e->awake_mu);
+	if (on)
+		t->e->awake.insert(t);
+	else
+		t->e->awake.erase(t);
+}
+
 /* Puts t into the session. Caller holds t->mu. */
 int activate_locked(bt_torrent *t, const char *const *extra_peers, const std::vector<int> &want,
 		char *err, size_t errlen)
@@ -1042,10 +1079,23 @@ int activate_locked(bt_torrent *t, const char *const *extra_peers, const std::ve
 		set_err(err, errlen, "cannot add torrent to the session: %s", ec.message().c_str());
 		return -EIO;
 	}
-	t->h.resume();
-	t->active = true;
+	/* resumed by update_window_locked once the reader's deadlines are set: the first
+	 * requests then go to the piece the reader waits for, not a random wanted one */
+	t->idle_paused = true;
+	set_active(t, true);
+	t->stall_since = 0;
 	t->deadlined.clear();
 	return 0;
+}
+
+/* Keeps e->live_windows equal to the sum of every torrent's valid windows. */
+void recount_windows_locked(bt_torrent *t)
+{
+	int n = 0;
+	for (auto const &w : t->win)
+		n += w.valid ? 1 : 0;
+	t->e->live_windows += n - t->nwin;
+	t->nwin = n;
 }
 
 /* Takes t out of the session, remembering its peers. Caller holds t->mu. */
@@ -1063,7 +1113,7 @@ void deactivate_locked(bt_torrent *t)
 	}
 	e->ses->remove_torrent(t->h);
 	t->h = lt::torrent_handle();
-	t->active = false;
+	set_active(t, false);
 	t->deadlined.clear();
 	{
 		std::lock_guard<std::mutex> g(e->store.mu);
@@ -1073,6 +1123,7 @@ void deactivate_locked(bt_torrent *t)
 	}
 	for (auto &w : t->win)
 		w = read_window();
+	recount_windows_locked(t);
 }
 
 /* Pins what readers are about to need: each window (most recently used first) while the
@@ -1084,7 +1135,10 @@ void set_pins_locked(bt_torrent *t)
 	const lt::file_storage &fs = t->ti->files();
 	int pl = t->ti->piece_length();
 	int64_t cap = e->settings().cache_size;
-	int64_t budget = cap / 2;
+	/* half the store for every window of every torrent: 8 players of 8 films must not pin
+	 * 8 halves (measured before: a 64 MiB store peaking at 127 MiB) */
+	int mine = std::max(1, t->nwin), all = std::max(mine, t->e->live_windows.load());
+	int64_t budget = cap / 2 * mine / all;
 	std::vector<std::pair<int, int>> pins;
 	std::vector<const read_window *> ws;
 	for (auto const &w : t->win)
@@ -1160,6 +1214,10 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 	for (auto &c : t->win)
 		if (c.valid && &c != w && now - c.used > 30000)
 			c = read_window();
+	recount_windows_locked(t);
+	/* the window's share of the half of the store that windows may pin */
+	ra_bytes = std::min<int64_t>(ra_bytes, s.cache_size / 2 / std::max(1, e->live_windows.load()));
+	ra = int(std::max<int64_t>(1, (ra_bytes + pl - 1) / pl));
 	int nhead = first;
 	int nend = std::min(std::max(last, first + ra), flast);
 	bool changed = nhead != w->head || nend != w->end;
@@ -1220,6 +1278,10 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 			t->deadlined.insert(p);
 		}
 	}
+	if (t->idle_paused && !t->deadlined.empty()) {
+		t->idle_paused = false;
+		t->h.resume();
+	}
 }
 
 void clear_windows_locked(bt_torrent *t)
@@ -1238,14 +1300,16 @@ void clear_windows_locked(bt_torrent *t)
 	t->deadlined.clear();
 	for (auto &w : t->win)
 		w = read_window();
+	recount_windows_locked(t);
 	t->played_files.clear();
 	std::lock_guard<std::mutex> g(t->e->store.mu);
 	t->ts->pins.clear();
 }
 
 /* Re-adds the torrent so that libtorrent forgets evicted pieces (see bt.h). The pieces
- * [first, last] the reader waits for are wanted from the first moment. */
-int reload_locked(bt_torrent *t, int first, int last)
+ * [first, last] the reader waits for are wanted from the first moment; with keep, the
+ * readers' windows are set again on the new torrent (a stall kick: nobody re-sets them). */
+int reload_locked(bt_torrent *t, int first, int last, bool keep = false)
 {
 	bt_engine *e = t->e;
 	std::vector<std::string> live;
@@ -1257,10 +1321,16 @@ int reload_locked(bt_torrent *t, int first, int last)
 	} catch (...) {
 	}
 	e->ses->remove_torrent(t->h);
-	t->active = false;
+	set_active(t, false);
 	/* the old torrent's deadlines died with it; the reader sets its window again */
-	for (auto &w : t->win)
+	std::vector<read_window> kept;
+	for (auto &w : t->win) {
+		if (keep && w.valid)
+			kept.push_back(w);
 		w = read_window();
+	}
+	recount_windows_locked(t);
+	t->deadlined.clear();
 	std::vector<const char *> extra;
 	for (auto const &s : live)
 		extra.push_back(s.c_str());
@@ -1268,15 +1338,23 @@ int reload_locked(bt_torrent *t, int first, int last)
 	std::vector<int> want;
 	for (int p = first; p <= last; p++)
 		want.push_back(p);
+	for (auto const &w : kept)
+		for (int p = w.head; p <= w.end; p++)
+			want.push_back(p);
 	char err[256];
 	int rc = activate_locked(t, extra.data(), want, err, sizeof err);
 	if (rc < 0) {
 		log_error("bt: %s: reload failed: %s", t->hex.c_str(), err);
 		return rc;
 	}
-	e->reloads++;
 	apply_torrent_flags(e, t->h, e->settings());
-	log_info("bt: %s: reloaded to fetch evicted piece %d again", t->hex.c_str(), first);
+	t->played_files.clear();
+	for (auto const &w : kept)
+		update_window_locked(t, w.file, w.head, w.head);
+	if (!keep) {
+		e->reloads++;
+		log_info("bt: %s: reloaded to fetch evicted piece %d again", t->hex.c_str(), first);
+	}
 	return 0;
 }
 
@@ -1299,19 +1377,24 @@ void housekeeping(bt_engine *e)
 {
 	int64_t now = now_ms();
 	bt_settings s = e->settings();
+	/* e->mu keeps bt_torrent_remove from deleting a torrent under us (order: e->mu, t->mu) */
+	std::lock_guard<std::mutex> eg(e->mu);
 	std::vector<bt_torrent *> ts;
 	{
-		std::lock_guard<std::mutex> g(e->mu);
-		for (auto &kv : e->torrents)
-			ts.push_back(kv.second);
+		std::lock_guard<std::mutex> g(e->awake_mu);
+		ts.assign(e->awake.begin(), e->awake.end());
 	}
 	for (bt_torrent *t : ts) {
 		std::lock_guard<std::mutex> tg(t->mu);
 		uint64_t bad;
+		int waiters;
+		int64_t last_block;
 		std::vector<int> stale;
 		{
 			std::lock_guard<std::mutex> g(e->store.mu);
 			bad = t->ts->bad_served;
+			waiters = t->ts->waiters;
+			last_block = t->ts->last_block;
 			if (t->active && now - t->last_sweep > 1000) {
 				for (auto &kv : t->ts->pieces)
 					if (!kv.second.verified && kv.second.have_blocks
@@ -1339,6 +1422,35 @@ void housekeeping(bt_engine *e)
 				prios.push_back({lt::piece_index_t(p), lt::low_priority});
 			if (!prios.empty())
 				t->h.prioritize_pieces(prios);
+		}
+		if (t->active && !t->idle_paused && waiters > 0) {
+			/* A reader waits and nothing comes: no peer connected (the seeder closed on
+			 * us; libtorrent's back-off or its stale connect candidates keep it from
+			 * dialling again), or no block for STALL_MS. Re-add the torrent with its
+			 * known peers and the readers' windows: a fresh peer list, new requests. */
+			int npeers = t->h.status(lt::status_flags_t{}).num_peers;
+			bool stalled = npeers == 0 || now - std::max(last_block, t->last_kick) > STALL_MS;
+			if (!stalled) {
+				t->stall_since = 0;
+				t->kicks_in_row = 0;
+			} else if (!t->stall_since) {
+				t->stall_since = now;
+			} else if (now - t->stall_since >= (npeers ? 0 : 500)
+					&& now - t->last_kick >= (KICK_MIN_GAP_MS << std::min(t->kicks_in_row, 4))) {
+				/* in a real swarm a re-add costs every connection: back off (3, 6, 12,
+				 * 24, 48 s) while kicks bring nothing */
+				t->last_kick = now;
+				t->stall_since = 0;
+				t->kicks_in_row++;
+				e->kicks++;
+				log_info("bt: %s: a reader waits with %d peers connected and no block for "
+					"%lld ms; re-adding the torrent with %zu known peers", t->hex.c_str(),
+					npeers, (long long)(now - last_block), t->peers.size());
+				reload_locked(t, 0, -1, true);
+			}
+		} else {
+			t->stall_since = 0;
+			t->kicks_in_row = 0;
 		}
 		if (t->active && t->refs == 0 && now >= t->sleep_at) {
 			deactivate_locked(t);
@@ -1694,7 +1806,7 @@ void bt_engine_destroy(bt_engine *e) noexcept
 				std::lock_guard<std::mutex> tg(t->mu);
 				if (t->active)
 					e->ses->remove_torrent(t->h);
-				t->active = false;
+				set_active(t, false);
 			}
 		}
 		/* A peer connection parked on our store keeps the io_context busy: the session
@@ -1751,6 +1863,7 @@ void bt_engine_get_counters(bt_engine *e, bt_engine_counters *o) noexcept
 		o->metadata_fetches = e->metadata_fetches;
 		o->activations = e->activations;
 		o->reloads = e->reloads;
+		o->peer_kicks = e->kicks;
 		o->sleeps = e->sleeps;
 		o->strict_entries = e->strict_entries;
 		o->peer_connections = e->peer_connections;
@@ -1765,12 +1878,12 @@ void bt_engine_get_counters(bt_engine *e, bt_engine_counters *o) noexcept
 		o->evictions = e->store.evictions;
 		o->refused_requests = e->store.refused;
 		o->hash_failures = e->store.hash_failures;
-		std::lock_guard<std::mutex> g(e->mu);
-		o->torrents_known = int(e->torrents.size());
-		for (auto &kv : e->torrents) {
-			std::lock_guard<std::mutex> tg(kv.second->mu);
-			o->torrents_active += kv.second->active ? 1 : 0;
+		{
+			std::lock_guard<std::mutex> g(e->mu);
+			o->torrents_known = int(e->torrents.size());
 		}
+		std::lock_guard<std::mutex> g(e->awake_mu);
+		o->torrents_active = int(e->awake.size());
 	} catch (...) {
 	}
 }

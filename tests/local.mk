@@ -62,6 +62,8 @@ GS_INTEGRATION_TESTS = \
 	tests/integration/engine_evict.sh \
 	tests/integration/engine_links.sh \
 	tests/integration/engine_pack.sh \
+	tests/integration/engine_reconnect.sh \
+	tests/integration/engine_rss_1g.sh \
 	tests/integration/engine_shield.sh \
 	tests/integration/engine_single.sh \
 	tests/integration/http_ffprobe.sh \

@@ -383,12 +383,12 @@ out:
 	bt_engine_counters c;
 	bt_engine_get_counters(e, &c);
 	printf(", \"counters\": {\"metadata_fetches\": %" PRIu64 ", \"activations\": %" PRIu64
-		", \"reloads\": %" PRIu64 ", \"sleeps\": %" PRIu64 ", \"hash_failures\": %" PRIu64
+		", \"reloads\": %" PRIu64 ", \"peer_kicks\": %" PRIu64 ", \"sleeps\": %" PRIu64 ", \"hash_failures\": %" PRIu64
 		", \"strict_entries\": %" PRIu64 ", \"peer_connections\": %" PRIu64
 		", \"evictions\": %" PRIu64 ", \"refused_requests\": %" PRIu64
 		", \"unverified_served\": %" PRIu64 ", \"bytes_read\": %" PRIu64
 		", \"store_bytes\": %" PRIu64 ", \"store_cap\": %" PRIu64 ", \"store_peak\": %" PRIu64 "}",
-		c.metadata_fetches, c.activations, c.reloads, c.sleeps, c.hash_failures,
+		c.metadata_fetches, c.activations, c.reloads, c.peer_kicks, c.sleeps, c.hash_failures,
 		c.strict_entries, c.peer_connections, c.evictions, c.refused_requests,
 		c.unverified_served, c.bytes_read, c.store_bytes, c.store_cap, c.store_peak);
 	atomic_store(&rss_stop, 1);
