@@ -281,6 +281,7 @@ static int metrics_json(struct http_req *r, gs_daemon *d, const struct snapshot 
 		num(o, "metadata_fetches", (double)ec->metadata_fetches);
 		num(o, "activations", (double)ec->activations);
 		num(o, "reloads", (double)ec->reloads);
+		num(o, "peer_kicks", (double)ec->peer_kicks);
 		num(o, "sleeps", (double)ec->sleeps);
 		num(o, "peer_connections", (double)ec->peer_connections);
 		num(o, "hash_failures", (double)ec->hash_failures);
@@ -560,6 +561,9 @@ static int metrics_prometheus(struct http_req *r, const struct snapshot *sn)
 			 (double)ec->activations);
 		prom_one(&p, "reloads_total", "counter",
 			 "Torrents re-added because a reader needed an evicted piece.", (double)ec->reloads);
+		prom_one(&p, "peer_kicks_total", "counter",
+			 "Torrents re-added with their known peers because a reader waited with no peer or no block.",
+			 (double)ec->peer_kicks);
 		prom_one(&p, "sleeps_total", "counter", "Torrents put to sleep.", (double)ec->sleeps);
 		prom_one(&p, "peer_connections_total", "counter", "Outgoing peer connection attempts.",
 			 (double)ec->peer_connections);
