@@ -2198,6 +2198,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 		std::pair<piece_store *, tstore *> wk{&st, &ts};
 		cancel_set_waker(cancel, wake_reader, &wk);
 		int64_t deadline = now_ms() + s.read_timeout_ms;
+		int64_t wait_start = now_ms(), last_assert = wait_start;
 		int64_t pos = 0;
 		int reloads = 0;
 		ssize_t result = 0;
@@ -2212,6 +2213,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 			int poff = int(a - int64_t(p) * pl);
 			bool need_reload = false;
 			bool timed_out = false;
+			bool reassert = false;
 			{
 				std::unique_lock<std::mutex> g(st.mu);
 				int64_t now = now_ms();
@@ -2251,7 +2253,14 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 					need_reload = true;
 				} else if (now >= deadline) {
 					timed_out = true;
-				} else {
+				} else if (now - last_assert >= 500) {
+					/* other readers of this torrent (a player's seeks, the kernel's
+					 * readahead, a pump) may have taken our window and dropped our
+					 * piece's deadline: claim it again while we wait */
+					last_assert = now;
+					reassert = now - wait_start >= 500;
+				}
+				if (!need_reload && !timed_out && !reassert) {
 					ts.waiters++;
 					ts.cv.wait_until(g, std::chrono::steady_clock::now()
 						+ std::chrono::milliseconds(std::min<int64_t>(deadline - now, 200)));
@@ -2261,6 +2270,15 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 			if (timed_out) {
 				result = -ETIMEDOUT;
 				break;
+			}
+			if (reassert) {
+				std::lock_guard<std::mutex> g(t->mu);
+				if (t->refs <= 0 || !t->active) {
+					result = -EBADF;
+					break;
+				}
+				update_window_locked(t, file_index, p, last);
+				continue;
 			}
 			if (need_reload) {
 				if (++reloads > MAX_RELOADS_PER_READ) {
