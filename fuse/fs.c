@@ -678,6 +678,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	stream_close(f->s);
 	free(f);
 	fuse_reply_err(req, 0);
+	mem_trim_soon();                /* the stream's buffers were just freed */
 }
 
 /* Totals of the tree for statfs: walked again only when the library's generation moved. */

@@ -218,6 +218,7 @@ static void body_free(void *cls)
 	free(b->pre);
 	free(b->lits);
 	free(b);
+	mem_trim_soon();                /* the stream's buffers were just freed */
 }
 
 /* Reads len file bytes at off: from the prefetched block, then the stream layer.

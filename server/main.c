@@ -167,6 +167,7 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "run";
 
+	mem_tune_malloc();              /* before any thread exists */
 	daemon_block_signals();
 	if (argc > 1 && argv[1][0] == '-') {
 		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
