@@ -27,6 +27,7 @@ struct ra_entry {
 	struct ra_entry *hnext;        /* bucket chain */
 	struct ra_entry *prev, *next;  /* shard LRU list, head = most recent */
 	uint32_t len;
+	uint32_t cap;                  /* bytes of data[] allocated (>= len) */
 	unsigned char data[];
 };
 
@@ -233,8 +234,12 @@ static void release_bytes(ra_cache *c, uint64_t n)
 
 /* Evicts the chunk with the oldest tick among all shard tails. Returns 1 when a chunk was
  * evicted, 0 when no shard holds anything. A shard's tail can change between the lock-free
- * pick and taking its lock; then the new tail goes, which is still an old chunk. */
-static int evict_one(ra_cache *c)
+ * pick and taking its lock; then the new tail goes, which is still an old chunk.
+ * The first victim goes to *spare (when spare is not NULL and empty) for the put that
+ * evicted it to reuse: a full cache then turns over without a free/malloc pair per chunk,
+ * which for 1 MiB chunks is an munmap, an mmap and 256 page faults (server/mem.c keeps
+ * buffers that large out of the heaps). */
+static int evict_one(ra_cache *c, struct ra_entry **spare)
 {
 	for (;;) {
 		uint64_t best = UINT64_MAX;
@@ -262,7 +267,10 @@ static int evict_one(ra_cache *c)
 		pthread_mutex_unlock(&s->lock);
 		if (victim) {
 			release_bytes(c, victim->len);
-			free(victim);
+			if (spare && !*spare)
+				*spare = victim;
+			else
+				free(victim);
 			atomic_fetch_add_explicit(&c->evictions, 1, RELAXED);
 			return 1;
 		}
@@ -272,7 +280,7 @@ static int evict_one(ra_cache *c)
 
 /* Adds len to the byte count only if the sum stays within budget, so the count never
  * exceeds it, even for an instant. */
-static int reserve_bytes(ra_cache *c, uint64_t len)
+static int reserve_bytes(ra_cache *c, uint64_t len, struct ra_entry **spare)
 {
 	for (int tries = 0; tries < RA_RESERVE_TRIES; ) {
 		uint64_t cur = atomic_load_explicit(&c->bytes, memory_order_acquire);
@@ -283,7 +291,7 @@ static int reserve_bytes(ra_cache *c, uint64_t len)
 				return 0;
 			continue;
 		}
-		if (evict_one(c))
+		if (evict_one(c, spare))
 			continue;
 		/* nothing left to evict: the rest is reserved by puts in flight */
 		tries++;
@@ -317,14 +325,23 @@ int ra_put(ra_cache *c, uint64_t key, uint64_t idx, const void *data, size_t len
 		free(old);
 	}
 
-	rc = reserve_bytes(c, len);
+	e = NULL;
+	rc = reserve_bytes(c, len, &e);
 	if (rc < 0) {
+		free(e);
 		atomic_fetch_add_explicit(&c->put_failures, 1, RELAXED);
 		log_debug("racache: no room for chunk %llu of %016llx (budget in flight)",
 				(unsigned long long)idx, (unsigned long long)key);
 		return rc;
 	}
-	e = xmalloc(sizeof(*e) + len);
+	if (e && e->cap < len) {
+		free(e);
+		e = NULL;
+	}
+	if (!e) {
+		e = xmalloc(sizeof(*e) + len);
+		e->cap = (uint32_t)len;
+	}
 	e->key = key;
 	e->idx = idx;
 	e->len = (uint32_t)len;
