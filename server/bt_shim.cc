@@ -190,6 +190,7 @@ struct piece_store {
 	int64_t used = 0;
 	int64_t cap = 64 << 20;
 	int64_t peak = 0;
+	int waiting = 0;                 /* readers waiting on any torrent (sum of tstore::waiters) */
 	std::list<std::pair<tstore *, int>> lru;          /* verified pieces, oldest first */
 	std::vector<std::shared_ptr<lt::disk_observer>> observers;
 	std::unordered_map<std::string, std::shared_ptr<tstore>> registry;
@@ -1466,8 +1467,7 @@ void housekeeping(bt_engine *e)
 		std::lock_guard<std::mutex> g(e->store.mu);
 		e->store.make_room(0);
 		release = e->store.used < e->store.cap - e->store.cap / 16;
-		for (auto &kv : e->store.registry)
-			release = release || kv.second->waiters > 0;
+		release = release || e->store.waiting > 0;
 	}
 	if (release)
 		release_observers(e);
@@ -2262,9 +2262,11 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 				}
 				if (!need_reload && !timed_out && !reassert) {
 					ts.waiters++;
+					st.waiting++;
 					ts.cv.wait_until(g, std::chrono::steady_clock::now()
 						+ std::chrono::milliseconds(std::min<int64_t>(deadline - now, 200)));
 					ts.waiters--;
+					st.waiting--;
 				}
 			}
 			if (timed_out) {

@@ -5,7 +5,8 @@
 # --read-only over a local directory of as many files (hard links of the film, same
 # names), and `ls -l` of that directory. Each figure is the median of BENCH_B7_REPS runs
 # after two untimed ones (both servers warm); the first, cold `ls -l` is kept in the raw
-# figures. Targets: PROPFIND <= 0.5x rclone and < 200 ms; ls -l < 200 ms.
+# figures. Targets: PROPFIND <= 0.5x rclone and < 200 ms; ls -l < 200 ms. Also the CPU
+# gostream uses at rest over 10 s with every title asleep (target: 1% of a core).
 . "$(dirname "$0")/lib.sh"
 gsb_prepare
 command -v rclone >/dev/null || fail "rclone missing (apt-get install rclone)"
@@ -18,6 +19,10 @@ GSB_FUSE=1 gsb_gostream gs
 t0=$(date +%s.%N)
 gsb_add "$TITLES_LIST"
 note "added $N titles in $(since "$t0") s"
+# At rest with every title asleep: what a large library costs a Pi doing nothing.
+sleep 2
+c0=$(cpu_of "$GS_PID"); sleep 10; c1=$(cpu_of "$GS_PID")
+idle_ms=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", (b - a) * 1000 / 10 }')
 mkdir -p "$T/rc"
 cut -f2 "$TITLES_LIST" | while read -r t; do ln "$FILM" "$T/rc/$t.mkv"; done
 [ "$(ls "$T/rc" | wc -l)" = "$N" ] || fail "rclone folder holds $(ls "$T/rc" | wc -l) files"
@@ -74,3 +79,6 @@ row what="FUSE ls -l, $N titles" unit=ms gostream="$(jq - 'round(j["p50"], 1)' <
 	target="< 200 ms" check="g < 200" reps="$BENCH_B7_REPS" \
 	spread="gs $(jq - '"%.0f-%.0f" % (j["min"], j["max"])' <<< "$g") (first, cold: $(awk '{printf "%.0f", $1 * 1000}' "$T/ls.gs.cold")), local $(jq - '"%.0f-%.0f" % (j["min"], j["max"])' <<< "$r")" \
 	raw_gostream="$g" raw_reference="$r" cold_ms="$(awk '{printf "%.1f", $1 * 1000}' "$T/ls.gs.cold")"
+row what="idle CPU, $N asleep titles" unit=cpu-ms/s gostream="$idle_ms" reference=null \
+	ref_name="-" target="<= 10 cpu-ms/s (1% of a core)" check="g <= 10" reps="10 s" \
+	spread="CPU time of the gostream process over 10 s, no client"
