@@ -28,12 +28,21 @@
  * any other front end's probe of the same title is served from SSD too. A probe that
  * misses the warmup head marks the RAM chunks [0, end + PROBE_MARGIN) (within the head
  * region) for filling, one that misses the tail marks the whole tail region; a chunk whose
- * submit the warmup queue refused (full) is marked too. FILL_THREADS filler threads take
- * marked files (each holds a reference on its file, so the woken torrent stays until the
- * fill is done), copy each chunk from RAM or, when the torrent is awake, from the engine,
- * and submit it with warmup_submit_wait: they wait for the writer, readers never do. A
- * filler never wakes a torrent, and gives a file up (releasing its slot) as soon as a
- * reader waits for a wake slot and only the fill holds the file.
+ * submit the warmup queue refused (full) is marked too. Only chunks the probing reader will
+ * not read itself next are marked (it reads forwards: the tail after the probe is its
+ * own). A marked file is held (a reference, so its woken torrent stays awake) and one of
+ * FILL_THREADS filler threads at once (while the torrent is busy: an idle one loses its
+ * seeds' connections) copies each chunk still missing from RAM or, the torrent being
+ * awake, from the engine, and submits it with warmup_submit_wait: fillers wait for the
+ * writer, readers never do. A filler never wakes a torrent, and gives a file up
+ * (releasing its slot) when a reader has waited FILL_YIELD_MS for a wake slot.
+ *
+ * Wake slots and sleep: a file only probed is put to sleep as soon as its last reference
+ * goes, and its slot stays taken until the engine reports the torrent out of the session
+ * (the sleeper thread polls it): a scan over hundreds of titles never has more than
+ * concurrency_limit torrents awake, nor their peer connections (the engine's connection
+ * limit is shared by every awake torrent: lingering probed torrents starved new ones).
+ * A file that was played is released normally (awake TorrentDisconnectTimeout more).
  *
  * Locking: s->lock guards the file table, wake slots and every sfile field; it is never
  * held across an engine read. Reads copy: no caller sees a cache buffer.
@@ -66,13 +75,19 @@
 #define WINDOW_MIN (16ull << 20)
 #define WINDOW_SECONDS 30
 #define PUMP_IDLE_SECONDS 45
+#define TAIL_SLACK (1ll << 20)
 #define PRIORITY_MAX 64
 /* Bytes past a head probe's end that are filled too: the FUSE mount's kernel readahead
  * (fs.c: 4 MiB window, 1 MiB requests) runs up to one window past the last page the
  * reader touched; twice that also covers Samba's and players' own read-ahead. */
 #define PROBE_MARGIN (8ull << 20)
-#define FILL_THREADS 2
+#define FILL_THREADS 4
+/* A reader waiting this long for a wake slot makes fillers give up files only they hold. */
+#define FILL_YIELD_MS 5000
 #define FILL_WAIT_MS 5000               /* longest a filler waits for the SSD writer */
+/* A probed-only torrent keeps its wake slot until the engine has taken it out of the
+ * session (its housekeeping runs every ~100 ms), at most this long. */
+#define SLEEP_WAIT_MS 3000
 
 struct sfile {
 	struct sfile *next;
@@ -141,6 +156,7 @@ struct gs_streams {
 	unsigned nprio;
 	struct prefetch *prefetches;    /* holds, done ones reaped by the next prefetch */
 	unsigned awake_peak, slot_waiters;
+	struct timespec slot_wait_since;        /* when slot_waiters last went from 0 to 1 */
 	/* warmup fill */
 	pthread_cond_t fill_cond;
 	struct sfile *fill_head, *fill_tail;
@@ -149,6 +165,10 @@ struct gs_streams {
 	struct sfile *fill_file[FILL_THREADS];  /* being filled by filler i */
 	gs_cancel *fill_tok[FILL_THREADS];      /* its engine wait */
 	bool fill_stop;
+	/* probed torrents put to sleep, holding their wake slot until they are asleep */
+	struct sleeping { struct sleeping *next; char hash[41]; struct timespec deadline; } *sleeping;
+	pthread_t sleeper;
+	bool have_sleeper;
 	atomic_uint_fast64_t warmup_hit_bytes, ram_hit_bytes, engine_bytes, pump_bytes;
 	atomic_uint_fast64_t reads, probes, seeks, wakes, slot_waits, slot_timeouts;
 	atomic_uint_fast64_t fill_chunks, fill_bytes, fill_skipped, fill_abandoned, requeued;
@@ -252,29 +272,34 @@ static void fill_mark_locked(gs_streams *s, struct sfile *f, uint64_t c)
 	else
 		s->fill_head = f;
 	s->fill_tail = f;
-	pthread_cond_signal(&s->fill_cond);
+	pthread_cond_broadcast(&s->fill_cond);  /* shared with the sleeper thread */
 }
 
-/* Takes the next marked chunk of f off its bitmap: head chunks first and forwards (the
- * reader is past them), tail chunks backwards from the end (a reader of the tail goes
- * forwards: the two meet instead of fetching the same chunks). -1 when none. */
+/* Takes the next marked chunk of f off its bitmap, in file order (the engine's read-ahead
+ * runs forwards). -1 when none. */
 static int64_t fill_take_locked(struct sfile *f)
 {
 	uint64_t nb = f->fill_hc + (f->nchunks - f->fill_tc0);
 
 	if (!f->fill_bits)
 		return -1;
-	for (uint64_t b = 0; b < f->fill_hc; b++)
+	for (uint64_t b = 0; b < nb; b++)
 		if (f->fill_bits[b / 64] & (1ull << (b % 64))) {
 			f->fill_bits[b / 64] &= ~(1ull << (b % 64));
-			return (int64_t)b;
-		}
-	for (uint64_t b = nb; b-- > f->fill_hc;)
-		if (f->fill_bits[b / 64] & (1ull << (b % 64))) {
-			f->fill_bits[b / 64] &= ~(1ull << (b % 64));
-			return (int64_t)(f->fill_tc0 + (b - f->fill_hc));
+			return b < f->fill_hc ? (int64_t)b : (int64_t)(f->fill_tc0 + (b - f->fill_hc));
 		}
 	return -1;
+}
+
+/* Whether readers have waited FILL_YIELD_MS for a wake slot. Called with s->lock held. */
+static bool slot_starved_locked(gs_streams *s)
+{
+	struct timespec t;
+
+	if (!s->slot_waiters)
+		return false;
+	now(&t);
+	return elapsed(&s->slot_wait_since, &t) * 1000 >= FILL_YIELD_MS;
 }
 
 static void fill_clear_locked(struct sfile *f)
@@ -288,6 +313,8 @@ static void fill_clear_locked(struct sfile *f)
  * engine wait (the file is then given up and its slot freed). Called with s->lock held. */
 static void fill_yield_locked(gs_streams *s)
 {
+	if (!slot_starved_locked(s))
+		return;
 	for (unsigned i = 0; i < s->nfillers; i++)
 		if (s->fill_file[i] && s->fill_file[i]->refs == 1 && s->fill_tok[i])
 			cancel_fire(s->fill_tok[i]);
@@ -313,6 +340,8 @@ static void fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *b
 	if (got != (ssize_t)n) {
 		if (!bt) {
 			atomic_fetch_add(&s->fill_skipped, 1);
+			log_debug("warmup fill %s/%u: chunk %llu: not in RAM and the torrent is "
+				  "asleep", f->hash, f->idx, (unsigned long long)c);
 			return;
 		}
 		got = bt_read(bt, (int)f->idx, (int64_t)start, buf, n, tok);
@@ -328,8 +357,11 @@ static void fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *b
 		if (warmup_submit_wait(s->w, f->hash, f->idx, (int64_t)f->size, (int64_t)r[i][0],
 				       (char *)buf + (r[i][0] - start), len, FILL_WAIT_MS) == 0)
 			atomic_fetch_add(&s->fill_bytes, len);
-		else
+		else {
 			atomic_fetch_add(&s->fill_skipped, 1);
+			log_debug("warmup fill %s/%u: chunk %llu: the write queue stayed full",
+				  f->hash, f->idx, (unsigned long long)c);
+		}
 	}
 	atomic_fetch_add(&s->fill_chunks, 1);
 }
@@ -349,20 +381,21 @@ static void *fill_thread(void *arg)
 	free(fa);
 	pthread_mutex_lock(&s->lock);
 	while (!s->fill_stop) {
-		struct sfile *f = s->fill_head;
+		struct sfile *f, **pp;
 		int64_t c;
 
-		if (!f) {
+		pp = &s->fill_head;
+		if (!(f = *pp)) {
 			pthread_cond_wait(&s->fill_cond, &s->lock);
 			continue;
 		}
-		s->fill_head = f->fill_next;
-		if (!s->fill_head)
+		*pp = f->fill_next;
+		if (s->fill_tail == f)
 			s->fill_tail = NULL;
 		s->fill_file[me] = f;
 		while ((c = fill_take_locked(f)) >= 0) {
 			if (s->fill_stop || f->forgotten ||
-			    (s->slot_waiters && f->refs == 1 && f->bt)) {
+			    (f->refs == 1 && f->bt && slot_starved_locked(s))) {
 				if (!s->fill_stop && !f->forgotten)
 					atomic_fetch_add(&s->fill_abandoned, 1);
 				fill_clear_locked(f);
@@ -404,6 +437,9 @@ static void fill_stop_all(gs_streams *s)
 	for (unsigned i = 0; i < s->nfillers; i++)
 		pthread_join(s->fillers[i], NULL);
 	s->nfillers = 0;
+	if (s->have_sleeper)
+		pthread_join(s->sleeper, NULL);
+	s->have_sleeper = false;
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		f = s->fill_head;
@@ -418,6 +454,64 @@ static void fill_stop_all(gs_streams *s)
 			break;
 		sfile_put(s, f);
 	}
+}
+
+/* Frees the wake slot of each torrent put to sleep once the engine no longer has it in
+ * the session (or SLEEP_WAIT_MS passed). Runs until fill_stop and nothing is left. */
+static void *sleeper_thread(void *arg)
+{
+	gs_streams *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->fill_stop || s->sleeping) {
+		struct sleeping *list;
+		struct timespec t;
+
+		if (!s->sleeping) {
+			pthread_cond_wait(&s->fill_cond, &s->lock);
+			continue;
+		}
+		/* The engine is asked without s->lock held (its locks are never taken inside
+		 * ours): the list is taken whole and what is still awake goes back. */
+		list = s->sleeping;
+		s->sleeping = NULL;
+		bool stop = s->fill_stop;
+		pthread_mutex_unlock(&s->lock);
+		now(&t);
+		struct sleeping *keep = NULL, *z;
+		unsigned freed = 0;
+		while ((z = list)) {
+			list = z->next;
+			bt_torrent *bt = stop ? NULL : torrents_peek(s->t, z->hash);
+			bt_torrent_status st = { 0 };
+			if (bt && elapsed(&z->deadline, &t) < 0 && bt_torrent_get_status(bt, &st) == 0 &&
+			    st.active) {
+				z->next = keep;
+				keep = z;
+				continue;
+			}
+			free(z);
+			freed++;
+		}
+		pthread_mutex_lock(&s->lock);
+		while ((z = keep)) {
+			keep = z->next;
+			z->next = s->sleeping;
+			s->sleeping = z;
+		}
+		if (freed) {
+			s->awake -= freed;
+			pthread_cond_broadcast(&s->cond);
+		}
+		if (s->sleeping) {
+			pthread_mutex_unlock(&s->lock);
+			struct timespec nap = { 0, 20 * 1000000 };
+			nanosleep(&nap, NULL);
+			pthread_mutex_lock(&s->lock);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
 }
 
 int streams_create(const struct streams_opts *o, gs_torrents *t, gs_streams **out)
@@ -454,6 +548,10 @@ int streams_create(const struct streams_opts *o, gs_torrents *t, gs_streams **ou
 	}
 	s->o.warmup_dir = s->warmup_dir;
 	pthread_cond_init(&s->fill_cond, NULL);
+	if (pthread_create(&s->sleeper, NULL, sleeper_thread, s) == 0)
+		s->have_sleeper = true;
+	else
+		log_warn("stream: cannot start the sleeper thread (probed torrents linger)");
 	if (s->w)
 		for (unsigned i = 0; i < FILL_THREADS; i++) {
 			struct fill_arg *fa = xmalloc(sizeof *fa);
@@ -538,7 +636,8 @@ static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torre
 				if (!waited)
 					atomic_fetch_add(&s->slot_waits, 1);
 				waited = true;
-				s->slot_waiters++;
+				if (s->slot_waiters++ == 0)
+					now(&s->slot_wait_since);
 				fill_yield_locked(s);
 			}
 			slice.tv_nsec += 100 * 1000000;    /* recheck the cancel token */
@@ -747,7 +846,8 @@ static uint64_t tail_window(gs_streams *s, uint64_t size)
 static bool classify(gs_streams *s, gs_stream *h, int64_t off, size_t len)
 {
 	struct sfile *f = h->f;
-	bool in_tail = (uint64_t)off >= f->size - tail_window(s, f->size);
+	/* TAIL_SLACK: a FUSE read of the last N bytes starts at the page below size - N */
+	bool in_tail = (uint64_t)off + TAIL_SLACK >= f->size - tail_window(s, f->size);
 	bool sequential = h->last_end >= 0 && off >= h->last_end - SEQ_SLACK &&
 			  off <= h->last_end + SEQ_SLACK;
 	struct timespec t;
@@ -903,13 +1003,31 @@ static void sfile_put(gs_streams *s, struct sfile *f)
 	bool played = f->played;
 	pthread_mutex_unlock(&s->lock);
 	if (bt) {
-		/* A file only probed (a library scan) is not kept awake for a minute. */
+		/* A file only probed (a library scan) goes to sleep now, keeping its slot
+		 * until it is asleep (see the top comment). */
 		if (!played)
 			bt_torrent_fast_drop(bt);
 		torrents_release(s->t, bt);
+		struct sleeping *z = NULL;
+		if (!played && s->have_sleeper) {
+			bt_torrent *pk = torrents_peek(s->t, f->hash);
+			if (pk && bt_torrent_sleep(pk) == 0) {
+				z = xcalloc(1, sizeof *z);
+				memcpy(z->hash, f->hash, sizeof z->hash);
+				now(&z->deadline);
+				z->deadline.tv_sec += SLEEP_WAIT_MS / 1000;
+			}
+		}
 		pthread_mutex_lock(&s->lock);
-		s->awake--;
-		pthread_cond_broadcast(&s->cond);
+		if (z && !s->fill_stop) {
+			z->next = s->sleeping;
+			s->sleeping = z;
+			pthread_cond_broadcast(&s->fill_cond);
+		} else {
+			free(z);
+			s->awake--;
+			pthread_cond_broadcast(&s->cond);
+		}
 		pthread_mutex_unlock(&s->lock);
 	}
 	pthread_cond_destroy(&f->pump_cond);
@@ -985,6 +1103,13 @@ ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel 
 		if (n > 0) {
 			atomic_fetch_add(&s->ram_hit_bytes, (uint64_t)n);
 			done += (size_t)n;
+			if (warm_miss && probe) {
+				/* in RAM but not on SSD (its submit was refused, or it came in
+				 * before the file was probed): the filler copies it */
+				pthread_mutex_lock(&s->lock);
+				fill_mark_locked(s, f, chunk);
+				pthread_mutex_unlock(&s->lock);
+			}
 			continue;
 		}
 		if (!tmp)
@@ -1005,16 +1130,18 @@ ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel 
 	}
 	rc = (ssize_t)done;
 	if (probe && warm_miss) {
-		/* Make the warm regions cover what any front end asks for this probe. */
-		uint64_t end = (uint64_t)off + len, hc;
-		end = (end + cs - 1) / cs * cs + PROBE_MARGIN;
-		hc = (end + cs - 1) / cs;
+		/* Make the warm regions cover what any front end asks for this probe: the
+		 * head up to PROBE_MARGIN past its end (readahead runs forwards), the tail
+		 * region before it. The chunks this read fetched were submitted by fetch_chunk;
+		 * the reader itself goes on to the rest of the tail. */
+		uint64_t c0 = (uint64_t)off / cs, c1 = ((uint64_t)off + len + cs - 1) / cs;
+		uint64_t hc = ((uint64_t)off + len + PROBE_MARGIN + cs - 1) / cs;
 		pthread_mutex_lock(&s->lock);
-		if ((uint64_t)off < f->head_end)
-			for (uint64_t c = 0; c < f->fill_hc && c < hc; c++)
+		if ((uint64_t)off < f->head_end && (uint64_t)off + len <= f->tail_start)
+			for (uint64_t c = c1; c < f->fill_hc && c < hc; c++)
 				fill_mark_locked(s, f, c);
 		if ((uint64_t)off + len > f->tail_start)
-			for (uint64_t c = f->fill_tc0; c < f->nchunks; c++)
+			for (uint64_t c = f->fill_tc0; c < f->nchunks && c < c0; c++)
 				fill_mark_locked(s, f, c);
 		pthread_mutex_unlock(&s->lock);
 	}

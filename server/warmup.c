@@ -756,8 +756,9 @@ static uint64_t new_nonce(void)
 	return n;
 }
 
-/* Creates the file whole under a temp name (header, zeroed table, fsync), then renames it:
- * the final name never holds a half-written header. Returns an fd or -errno. */
+/* Creates the file under a temp name (header, zeroed table); file_publish renames it once
+ * its first chunks' data are written, with one fsync for header and data: the final name
+ * never holds a half-written header. Returns an fd or -errno. */
 static int file_create(warmup *w, struct wu_entry *e)
 {
 	char tmp[80];
@@ -774,10 +775,6 @@ static int file_create(warmup *w, struct wu_entry *e)
 	rc = pwrite_full(fd, h, WU_HDR_SIZE, 0);
 	if (!rc && ftruncate(fd, (off_t)e->l.data_off) < 0)
 		rc = -errno;
-	if (!rc && fsync(fd) < 0)
-		rc = -errno;
-	if (!rc && renameat(w->dirfd, tmp, w->dirfd, e->name) < 0)
-		rc = -errno;
 	if (rc) {
 		close(fd);
 		unlinkat(w->dirfd, tmp, 0);
@@ -786,6 +783,23 @@ static int file_create(warmup *w, struct wu_entry *e)
 	rc = fd;
 out:
 	free(h);
+	return rc;
+}
+
+/* Syncs a file made by file_create (header and data at once) and gives it its name.
+ * 0 or -errno (then the temp file is gone). */
+static int file_publish(warmup *w, struct wu_entry *e, int fd)
+{
+	char tmp[80];
+	int rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s" WU_TMP_SUFFIX, e->name);
+	if (fsync(fd) < 0)
+		rc = -errno;
+	if (!rc && renameat(w->dirfd, tmp, w->dirfd, e->name) < 0)
+		rc = -errno;
+	if (rc)
+		unlinkat(w->dirfd, tmp, 0);
 	return rc;
 }
 
@@ -799,7 +813,7 @@ static void write_chunks(warmup *w, const struct wu_key *k, int64_t file_size,
 	struct wu_entry *e;
 	uint64_t need = 0;
 	size_t todo = 0, nfail = 0;
-	bool create;
+	bool create, published = false;
 	bool open_failed = false;
 	int fd = -1, rc = 0;
 
@@ -869,8 +883,12 @@ static void write_chunks(warmup *w, const struct wu_key *k, int64_t file_size,
 			if (wc[i].ok)
 				rc = pwrite_full(fd, wc[i].p, wc[i].len,
 						slot_data_off(&l, c, wc[i].slot));
-		/* the data must be durable before a record can vouch for it */
-		if (!rc && fdatasync(fd) < 0)
+		/* the data must be durable before a record can vouch for it (a new file:
+		 * one fsync for its header and data, then its name) */
+		if (!rc && create) {
+			rc = file_publish(w, e, fd);
+			published = !rc;
+		} else if (!rc && fdatasync(fd) < 0)
 			rc = -errno;
 		for (size_t i = 0; i < n && !rc; i++) {
 			unsigned char rec[WU_REC_SIZE];
@@ -884,7 +902,14 @@ static void write_chunks(warmup *w, const struct wu_key *k, int64_t file_size,
 	}
 
 	pthread_mutex_lock(&w->lock);
-	if (create && fd >= 0) {
+	if (create && fd >= 0 && !published) {
+		/* its data could not be written: the temp file goes (file_publish removed it
+		 * if the failure was its own) */
+		char tmp[80];
+		snprintf(tmp, sizeof(tmp), "%s" WU_TMP_SUFFIX, e->name);
+		unlinkat(w->dirfd, tmp, 0);
+		close(fd);
+	} else if (create && fd >= 0) {
 		if (e->doomed) {
 			/* removed or evicted while we created it: it must not outlive its entry */
 			unlinkat(w->dirfd, e->name, 0);

@@ -77,6 +77,7 @@ GS_INTEGRATION_TESTS = \
 	tests/integration/webdav_rclone.sh \
 	tests/integration/warmup_crash.sh \
 	tests/integration/stream_patterns.sh \
+	tests/integration/stream_scan_warm.sh \
 	tests/integration/webhook_plex.sh \
 	tests/integration/metrics_health.sh
 
@@ -85,7 +86,7 @@ TESTS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
 	tests/unit/http_range_test tests/unit/dav_xml_test \
 	$(GS_INTEGRATION_TESTS)
 EXTRA_DIST += tests/lib/common.sh tests/lib/mkmedia.sh tests/lib/seeder.py tests/lib/bt_testlib.sh \
-	tests/lib/webhook_client.py tests/lib/prom_check.py \
+	tests/lib/webhook_client.py tests/lib/prom_check.py tests/lib/scan_check.py \
 	$(GS_INTEGRATION_TESTS)
 
 # The API issue: /settings, upload, TorrServer streaming, access control, fuzz, CLI client.
