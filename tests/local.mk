@@ -79,6 +79,7 @@ GS_INTEGRATION_TESTS = \
 	tests/integration/stream_patterns.sh \
 	tests/integration/stream_scan_warm.sh \
 	tests/integration/stream_rss4.sh \
+	tests/integration/stream_probe_burst.sh \
 	tests/integration/webhook_plex.sh \
 	tests/integration/metrics_health.sh
 

@@ -2,7 +2,7 @@
 """scan_check.py - a Plex-like scan that checks every byte (integration tests).
 
   scan_check.py --mode http|file --list FILE --ref SRC [--par 8] [--head B] [--tail B]
-                [--drop-cache] [--max-seconds S]
+                [--drop-cache] [--max-seconds S] [--shuffle SEED] [--metrics URL]
 
 For each title (an URL or a path per line of FILE) reads [0, head) and the last `tail`
 bytes, `par` titles at a time, and compares them with the same ranges of SRC (every title
@@ -11,6 +11,9 @@ posix_fadvise(DONTNEED) with --drop-cache (evicts the title's pages from the ker
 page cache, so a FUSE read reaches the daemon again). Prints one JSON line: titles,
 checked, errors (first 5), nerrors, bytes, seconds. Exit 0 even with errors (the caller
 asserts); 2 on bad usage. No title starts after --max-seconds (default 120).
+--shuffle SEED reads the titles in a shuffled order. --metrics URL polls gostream's
+/metrics every 50 ms during the scan and adds the largest torrents_awake and
+wake_slots_in_use seen (max_torrents_awake, max_wake_slots_in_use, metric_samples).
 """
 import argparse
 import http.client
@@ -70,9 +73,14 @@ def main():
     p.add_argument("--drop-cache", action="store_true")
     p.add_argument("--max-seconds", type=float, default=120)
     p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--shuffle", type=int)
+    p.add_argument("--metrics")
     a = p.parse_args()
     with open(a.list) as f:
         targets = [l.rstrip("\n") for l in f if l.strip()]
+    if a.shuffle is not None:
+        import random
+        random.Random(a.shuffle).shuffle(targets)
     with open(a.ref, "rb") as f:
         ref = f.read()
     size = len(ref)
@@ -108,14 +116,41 @@ def main():
             except Exception as e:  # reported, never hidden
                 with lock:
                     errors.append("%s: %s" % (t, e))
+    seen = {"torrents_awake": 0, "wake_slots_in_use": 0, "n": 0}
+    done = threading.Event()
+
+    def sampler():
+        u = urllib.parse.urlsplit(a.metrics)
+        while not done.is_set():
+            try:
+                c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+                c.request("GET", u.path or "/metrics")
+                m = json.loads(c.getresponse().read())
+                c.close()
+                for k in ("torrents_awake", "wake_slots_in_use"):
+                    seen[k] = max(seen[k], int(m[k]))
+                seen["n"] += 1
+            except (OSError, ValueError, KeyError, http.client.HTTPException):
+                pass
+            done.wait(0.05)
     th = [threading.Thread(target=worker) for _ in range(a.par)]
+    sm = threading.Thread(target=sampler) if a.metrics else None
+    if sm:
+        sm.start()
     for x in th:
         x.start()
     for x in th:
         x.join()
-    print(json.dumps({"titles": len(targets), "checked": state["checked"],
-                      "errors": errors[:5], "nerrors": len(errors), "bytes": state["bytes"],
-                      "seconds": round(time.monotonic() - t0, 3)}))
+    done.set()
+    if sm:
+        sm.join()
+    out = {"titles": len(targets), "checked": state["checked"], "errors": errors[:5],
+           "nerrors": len(errors), "bytes": state["bytes"],
+           "seconds": round(time.monotonic() - t0, 3)}
+    if sm:
+        out.update(max_torrents_awake=seen["torrents_awake"],
+                   max_wake_slots_in_use=seen["wake_slots_in_use"], metric_samples=seen["n"])
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
