@@ -484,8 +484,10 @@ static void *sleeper_thread(void *arg)
 			list = z->next;
 			bt_torrent *bt = stop ? NULL : torrents_peek(s->t, z->hash);
 			bt_torrent_status st = { 0 };
+			/* still in the session with no reader: not asleep yet (a reader means
+			 * another file woke it again, under that file's slot) */
 			if (bt && elapsed(&z->deadline, &t) < 0 && bt_torrent_get_status(bt, &st) == 0 &&
-			    st.active) {
+			    st.active && st.readers == 0) {
 				z->next = keep;
 				keep = z;
 				continue;
