@@ -1,8 +1,11 @@
 /* stream.h - the stream layer between the engine and every front end (HTTP, WebDAV, FUSE):
  * a handle per open file whose reads are served from the SSD warmup head/tail, then the
  * RAM read-ahead cache, then the engine, with a read-ahead pump per file that runs ahead
- * of a playing reader. Owns the warmup cache, the RAM cache and the pumps. Any front-end
- * thread may call it; pumps run on their own threads. */
+ * of a playing reader. Owns the warmup cache, the RAM cache, the pumps, the warmup
+ * fillers (which make a probed title's head and tail warm beyond what was read) and the
+ * wake slots (master_concurrency_limit). Any front-end thread may call it; pumps, fillers
+ * and the sleeper (frees a probed torrent's slot once the engine put it to sleep) run on
+ * their own threads. */
 #ifndef GS_STREAM_H
 #define GS_STREAM_H
 
@@ -28,8 +31,8 @@ struct streams_opts {
 
 void streams_opts_default(struct streams_opts *o);
 
-/* Opens the caches (the warmup folder is created) and keeps t for engine reads.
- * Returns 0 or -errno. */
+/* Opens the caches (the warmup folder is created), starts the fillers and the sleeper,
+ * and keeps t for engine reads. Returns 0 or -errno. */
 int streams_create(const struct streams_opts *o, struct gs_torrents *t, gs_streams **out);
 /* No caller's handle may be open; prefetch holds are closed here. */
 void streams_destroy(gs_streams *s);
