@@ -59,10 +59,11 @@ extern char **environ;
  * - FS_READAHEAD_KB: see fs_tune_readahead(). */
 #define FS_MAX_READ (1u << 20)
 /* Reply buffers of reads at least FS_BUF_MIN long come from a pool of FS_MAX_READ buffers
- * that keeps FS_BUF_KEEP idle ones: such buffers are above malloc's mmap threshold (see
- * server/mem.c), so a fresh one per read costs an mmap, 256 zero-filled page faults and a
- * munmap (11% of all samples during a 1 GiB dd from RAM, NOTES.md B10). Eight cover two
- * sequential readers at the 4 MiB readahead; more readers allocate and free the extra. */
+ * that keeps FS_BUF_KEEP idle ones, already faulted in. Measured when malloc mapped
+ * blocks this large afresh (a 128 KiB mmap threshold, see server/mem.c): a new buffer per
+ * read cost an mmap, 256 zero-filled page faults and a munmap, 11% of all samples during a
+ * 1 GiB dd from RAM (NOTES.md B10). Eight cover two sequential readers at the 4 MiB
+ * readahead; more readers allocate and free the extra. */
 #define FS_BUF_MIN (128u << 10)
 #define FS_BUF_KEEP 8
 #define FS_MAX_BACKGROUND 64

@@ -9,25 +9,25 @@
 #include <string.h>
 #include <time.h>
 
-/* Why each (tests/bench/NOTES.md, B8): with 8 streams glibc had made 16 arenas (one per
- * thread that allocated while another held an arena: pumps, one thread per HTTP
+/* Why each (tests/bench/NOTES.md, B8 and B2): with 8 streams glibc had made 16 arenas (one
+ * per thread that allocated while another held an arena: pumps, one thread per HTTP
  * connection, libtorrent's) holding 733 MB from the system for 360 MB in use, and peak
  * RSS was 1.16 GiB for a 384 MiB budget.
  * - MEM_ARENA_MAX 2: few arenas, so memory one thread frees is reused by the others
  *   instead of sitting in a per-thread heap; small allocations mostly come from the
  *   per-thread tcache, so contention stays low.
- * - MEM_MMAP_THRESHOLD 128 KiB, fixed: glibc's default threshold starts there but rises
- *   to the size of every mmapped block freed (up to 32 MiB), after which the 1 MiB
- *   read-ahead chunks and pump buffers and 256 KiB HTTP blocks come from the heaps and
- *   fragment them. Fixed, they are mmapped and go back to the OS when freed. A fresh
- *   mapping costs a page fault per 4 KiB, so the read-ahead cache reuses an evicted
- *   chunk's memory for the next put and FUSE keeps a few read buffers. Measured at
- *   512 KiB instead (HTTP blocks on the heap): 60 s soak peak 598 MiB and +138 MiB of
- *   growth, against 377-387 MiB and none at 128 KiB.
- * - MEM_TRIM_THRESHOLD 1 MiB, fixed: a heap's free top is returned above this. */
+ * - MEM_MMAP_THRESHOLD 2 MiB, fixed (glibc's slides with every mmapped block freed): the
+ *   1 MiB buffers of the hot paths (pump, engine fetch, warmup scratch and queue, FUSE
+ *   replies) stay in the heaps, where a freed one is reused at once; a mapping of its own
+ *   costs a page fault per 4 KiB on every use (at 128 KiB, B2's keep-alive requests took
+ *   175 us of CPU instead of 90, a quarter of it faulting in warmup.c's 1 MiB scratch).
+ *   The bulk, the read-ahead cache, maps its chunks itself (racache.c).
+ * - MEM_TRIM_THRESHOLD 4 MiB, fixed: a heap's free top above this goes back to the OS;
+ *   twice the largest heap block, so one buffer freed and taken again does not trim and
+ *   fault the same pages in a loop. */
 #define MEM_ARENA_MAX 2
-#define MEM_MMAP_THRESHOLD (128 << 10)
-#define MEM_TRIM_THRESHOLD (1 << 20)
+#define MEM_MMAP_THRESHOLD (2 << 20)
+#define MEM_TRIM_THRESHOLD (4 << 20)
 #define MEM_TRIM_INTERVAL_MS 2000
 
 static void mem_die(size_t n)

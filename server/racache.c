@@ -15,11 +15,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* Puts that find the budget fully reserved by other puts in flight retry this often
  * (yielding in between) before they give up: the cache is best effort, a put never waits
  * long on behalf of a reader. */
 #define RA_RESERVE_TRIES 200
+#define RA_PAGE 4096u
 
 struct ra_entry {
 	uint64_t key, idx;
@@ -67,6 +69,32 @@ static inline uint64_t key_hash(uint64_t key, uint64_t idx)
 	return mix64(key ^ mix64(idx));
 }
 
+/* Entries are mappings of their own, outside malloc's heaps: the cache is most of the
+ * process's memory (256 MiB by default), its chunks come and go on many threads, and in
+ * the heaps that churn left hundreds of MB freed but not returned (NOTES.md, B8). A
+ * mapping goes back to the OS the moment its chunk is dropped; a full cache turns over by
+ * reusing the evicted entry (evict_one), so steady streaming maps nothing. Aborts on OOM
+ * like xmalloc. */
+static struct ra_entry *entry_alloc(size_t len)
+{
+	size_t sz = (sizeof(struct ra_entry) + len + RA_PAGE - 1) & ~(size_t)(RA_PAGE - 1);
+	struct ra_entry *e = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				  -1, 0);
+
+	if (e == MAP_FAILED) {
+		log_error("racache: cannot map %zu bytes: %s", sz, strerror(errno));
+		abort();
+	}
+	e->cap = (uint32_t)(sz - sizeof(*e));
+	return e;
+}
+
+static void entry_free(struct ra_entry *e)
+{
+	if (e)
+		munmap(e, sizeof(*e) + e->cap);
+}
+
 int ra_create(ra_cache **out, uint64_t budget, uint32_t chunk_size, unsigned shards)
 {
 	ra_cache *c;
@@ -105,7 +133,7 @@ void ra_destroy(ra_cache *c)
 		struct ra_entry *e = s->head, *n;
 		for (; e; e = n) {
 			n = e->next;
-			free(e);
+			entry_free(e);
 		}
 		free(s->buckets);
 		pthread_mutex_destroy(&s->lock);
@@ -270,7 +298,7 @@ static int evict_one(ra_cache *c, struct ra_entry **spare)
 			if (spare && !*spare)
 				*spare = victim;
 			else
-				free(victim);
+				entry_free(victim);
 			atomic_fetch_add_explicit(&c->evictions, 1, RELAXED);
 			return 1;
 		}
@@ -322,26 +350,24 @@ int ra_put(ra_cache *c, uint64_t key, uint64_t idx, const void *data, size_t len
 	pthread_mutex_unlock(&s->lock);
 	if (old) {
 		release_bytes(c, old->len);
-		free(old);
+		entry_free(old);
 	}
 
 	e = NULL;
 	rc = reserve_bytes(c, len, &e);
 	if (rc < 0) {
-		free(e);
+		entry_free(e);
 		atomic_fetch_add_explicit(&c->put_failures, 1, RELAXED);
 		log_debug("racache: no room for chunk %llu of %016llx (budget in flight)",
 				(unsigned long long)idx, (unsigned long long)key);
 		return rc;
 	}
 	if (e && e->cap < len) {
-		free(e);
+		entry_free(e);
 		e = NULL;
 	}
-	if (!e) {
-		e = xmalloc(sizeof(*e) + len);
-		e->cap = (uint32_t)len;
-	}
+	if (!e)
+		e = entry_alloc(len);
 	e->key = key;
 	e->idx = idx;
 	e->len = (uint32_t)len;
@@ -358,7 +384,7 @@ int ra_put(ra_cache *c, uint64_t key, uint64_t idx, const void *data, size_t len
 	pthread_mutex_unlock(&s->lock);
 	if (old) {
 		release_bytes(c, old->len);
-		free(old);
+		entry_free(old);
 	}
 	atomic_fetch_add_explicit(&c->insertions, 1, RELAXED);
 	return 0;
@@ -429,7 +455,7 @@ size_t ra_drop_file(ra_cache *c, uint64_t key)
 		for (e = gone; e; e = n) {
 			n = e->next;
 			bytes += e->len;
-			free(e);
+			entry_free(e);
 			count++;
 		}
 		if (bytes)
