@@ -73,8 +73,14 @@ ls "$T"/tor/*.torrent > "$T/seed.list"
 out=$(mktemp "$T/seed.XXXXXX")
 "$PY" "$BENCH_PY" seed --bind 127.0.0.71:0 --data "$T/data" --list "$T/seed.list" --max-seconds 600 \
 	> "$out" 2> "$out.err" &
-GS_PIDS+=("$!")
-for ((i = 0; i < 300; i++)); do grep -q '^READY ' "$out" && break; sleep 0.1; done
+SEED_PID=$!
+GS_PIDS+=("$SEED_PID")
+# starting a few hundred torrents takes seconds, more on a loaded machine
+for ((i = 0; i < 900; i++)); do
+	grep -q '^READY ' "$out" && break
+	kill -0 "$SEED_PID" 2>/dev/null || break
+	sleep 0.1
+done
 grep -q '^READY ' "$out" || fail "seeder not ready: $(cat "$out.err")"
 SEED_EP=$(awk '/^READY /{print $2; exit}' "$out")
 
