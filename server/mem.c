@@ -20,7 +20,8 @@
  *   1 MiB buffers of the hot paths (pump, engine fetch, warmup scratch and queue, FUSE
  *   replies) stay in the heaps, where a freed one is reused at once; a mapping of its own
  *   costs a page fault per 4 KiB on every use (at 128 KiB, B2's keep-alive requests took
- *   175 us of CPU instead of 90, a quarter of it faulting in warmup.c's 1 MiB scratch).
+ *   175 us of CPU instead of 90-110, a quarter of it faulting in warmup.c's 1 MiB
+ *   scratch).
  *   The bulk, the read-ahead cache, maps its chunks itself (racache.c).
  * - MEM_TRIM_THRESHOLD 4 MiB, fixed: a heap's free top above this goes back to the OS;
  *   twice the largest heap block, so one buffer freed and taken again does not trim and
