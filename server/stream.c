@@ -250,6 +250,19 @@ static unsigned warm_parts(gs_streams *s, const struct sfile *f, uint64_t c, uin
 	return n;
 }
 
+/* Whether the warm parts of RAM chunk c are on SSD or queued for it. */
+static bool chunk_pending(gs_streams *s, const struct sfile *f, uint64_t c)
+{
+	uint64_t r[2][2];
+	unsigned np = warm_parts(s, f, c, r);
+
+	for (unsigned i = 0; i < np; i++)
+		if (!warmup_pending(s->w, f->hash, f->idx, (int64_t)f->size, (int64_t)r[i][0],
+				    (size_t)(r[i][1] - r[i][0])))
+			return false;
+	return true;
+}
+
 /* Marks chunk c of f for the fillers and queues f (taking a reference) if it is not
  * queued yet. Called with s->lock held. */
 static void fill_mark_locked(gs_streams *s, struct sfile *f, uint64_t c)
@@ -331,11 +344,11 @@ static void fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *b
 	ssize_t got;
 
 	for (unsigned i = 0; i < np; i++)
-		if (!warmup_covered(s->w, f->hash, f->idx, (int64_t)f->size, (int64_t)r[i][0],
+		if (!warmup_pending(s->w, f->hash, f->idx, (int64_t)f->size, (int64_t)r[i][0],
 				    (size_t)(r[i][1] - r[i][0])))
 			need++;
 	if (!need)
-		return;
+		return;         /* on SSD, or queued for it (the writer is behind) */
 	got = ra_get(s->ra, f->key, c, 0, buf, n);
 	if (got != (ssize_t)n) {
 		if (!bt) {
@@ -354,6 +367,9 @@ static void fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *b
 	}
 	for (unsigned i = 0; i < np; i++) {
 		size_t len = (size_t)(r[i][1] - r[i][0]);
+		if (np > 1 && warmup_pending(s->w, f->hash, f->idx, (int64_t)f->size,
+					     (int64_t)r[i][0], len))
+			continue;
 		if (warmup_submit_wait(s->w, f->hash, f->idx, (int64_t)f->size, (int64_t)r[i][0],
 				       (char *)buf + (r[i][0] - start), len, FILL_WAIT_MS) == 0)
 			atomic_fetch_add(&s->fill_bytes, len);
@@ -1105,9 +1121,9 @@ ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel 
 		if (n > 0) {
 			atomic_fetch_add(&s->ram_hit_bytes, (uint64_t)n);
 			done += (size_t)n;
-			if (warm_miss && probe) {
-				/* in RAM but not on SSD (its submit was refused, or it came in
-				 * before the file was probed): the filler copies it */
+			if (warm_miss && probe && !chunk_pending(s, f, chunk)) {
+				/* in RAM but not on SSD nor queued for it (its submit was refused,
+				 * or it came in before the file was probed): the filler copies it */
 				pthread_mutex_lock(&s->lock);
 				fill_mark_locked(s, f, chunk);
 				pthread_mutex_unlock(&s->lock);

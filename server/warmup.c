@@ -135,6 +135,7 @@ struct warmup {
 	pthread_mutex_t qlock;         /* queue and writer state */
 	pthread_cond_t qwork, qidle;
 	struct wu_item *qhead, *qtail;
+	struct wu_item *inflight;      /* the batch being written (for warmup_pending) */
 	size_t qbytes;
 	uint64_t seq_in, seq_done;
 	bool stop, busy, suspended;     /* busy: a batch is being written */
@@ -1233,6 +1234,7 @@ static void *writer_main(void *arg)
 		 * memory) until the batch is on disk. */
 		batch = w->qhead;
 		w->qhead = w->qtail = NULL;
+		w->inflight = batch;
 		w->busy = true;
 		pthread_mutex_unlock(&w->qlock);
 
@@ -1256,6 +1258,7 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&w->qlock);
 		w->busy = false;
+		w->inflight = NULL;
 		w->seq_done = last->seq;
 		w->qbytes -= charge;
 		atomic_store_explicit(&w->st_queue_bytes, w->qbytes, RELAXED);
@@ -1565,6 +1568,65 @@ bool warmup_covered(warmup *w, const char *hash, uint32_t idx, int64_t file_size
 	ok = e && e->on_disk && e->have_layout && e->l.file_size == file_size &&
 		range_valid(e, (uint64_t)off / c, ((uint64_t)off + len - 1) / c);
 	pthread_mutex_unlock(&w->lock);
+	return ok;
+}
+
+/* Whether [a, b) of key k (file_size fs) lies inside one queued or in-flight data item.
+ * Caller holds w->qlock. */
+static bool queued_locked(warmup *w, const struct wu_key *k, int64_t fs, uint64_t a, uint64_t b)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (struct wu_item *it = pass ? w->inflight : w->qhead; it; it = it->next)
+			if (it->type == WU_ITEM_DATA && it->file_size == fs && key_eq(&it->key, k) &&
+			    (uint64_t)it->off <= a && (uint64_t)it->off + it->len >= b)
+				return true;
+	return false;
+}
+
+bool warmup_pending(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
+		int64_t off, size_t len)
+{
+	uint32_t c = w->o.chunk_size;
+	struct wu_entry *e;
+	struct wu_key k;
+	uint64_t k0, k1, end;
+	uint64_t todo[WU_READ_MAX_CHUNKS];
+	size_t n = 0;
+	bool ok = true;
+
+	if (check_args(hash, idx, file_size, off, &k) < 0)
+		return false;
+	if (off >= file_size)
+		return true;
+	if (len > (uint64_t)(file_size - off))
+		len = (size_t)(file_size - off);
+	if (!len)
+		return true;
+	end = (uint64_t)off + len;
+	k0 = (uint64_t)off / c;
+	k1 = (end - 1) / c;
+	if (k1 - k0 >= WU_READ_MAX_CHUNKS)
+		return false;
+	/* chunks not valid yet; then each must be inside something queued */
+	pthread_mutex_lock(&w->lock);
+	e = index_find(w, &k);
+	bool have = e && e->on_disk && e->have_layout && e->l.file_size == file_size;
+	for (uint64_t ch = k0; ch <= k1; ch++)
+		if (!have || !range_valid(e, ch, ch))
+			todo[n++] = ch;
+	pthread_mutex_unlock(&w->lock);
+	if (!n)
+		return true;
+	pthread_mutex_lock(&w->qlock);
+	for (size_t i = 0; i < n && ok; i++) {
+		uint64_t a = todo[i] * c, b = a + c;
+		if (a < (uint64_t)off)
+			a = (uint64_t)off;
+		if (b > end)
+			b = end;
+		ok = queued_locked(w, &k, file_size, a, b);
+	}
+	pthread_mutex_unlock(&w->qlock);
 	return ok;
 }
 

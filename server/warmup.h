@@ -83,6 +83,13 @@ ssize_t warmup_read(warmup *w, const char *hash, uint32_t idx, int64_t file_size
 bool warmup_covered(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
 		int64_t off, size_t len);
 
+/* warmup_covered, or on its way: every chunk of the range not valid yet lies inside one
+ * submitted item not written yet (queued or being written; a chunk submitted in pieces
+ * does not count). Lets a caller skip offering
+ * bytes again while the writer is behind. A range over 64 chunks is never pending. */
+bool warmup_pending(warmup *w, const char *hash, uint32_t idx, int64_t file_size,
+		int64_t off, size_t len);
+
 /* Offers bytes just read from the engine: the part inside the head/tail chunks that is
  * not valid yet is copied into the write queue and the call returns at once. Whole chunks
  * are written as soon as all their bytes arrived; pieces of a chunk are collected in

@@ -787,8 +787,18 @@ static void test_submit_wait(void)
 	CHECK_EQ_INT(submit(w, 62, 0, fs, 2 * C, 1000), 0);
 	CHECK_EQ_INT(submit(w, 62, 0, fs, 2 * C + 1000, C - 1000), 0);
 	CHECK_EQ_INT(submit(w, 63, 0, fs, fs - TAIL, TAIL), 0);
+	/* queued, not written: pending but not covered; what was not submitted is neither */
+	CHECK(warmup_pending(w, hash_of(62), 0, fs, 0, 2 * C));
+	CHECK(!warmup_covered(w, hash_of(62), 0, fs, 0, 2 * C));
+	/* a chunk queued in two pieces is not counted as pending (conservative) */
+	CHECK(!warmup_pending(w, hash_of(62), 0, fs, 2 * C, C));
+	CHECK(warmup_pending(w, hash_of(63), 0, fs, fs - TAIL + 100, 1000));
+	CHECK(!warmup_pending(w, hash_of(62), 0, fs, 3 * C, 1));
+	CHECK(!warmup_pending(w, hash_of(62), 0, fs, 2 * C, C + 1));
+	CHECK(!warmup_pending(w, hash_of(64), 0, fs, 0, C));
 	warmup_suspend(w, false);
 	warmup_flush(w);
+	CHECK(warmup_pending(w, hash_of(62), 0, fs, 0, 3 * C));
 	stats(w, &st);
 	CHECK_EQ_INT(st.chunks_written, 3 + TAIL / C);
 	CHECK_EQ_INT(st.files, 2);
