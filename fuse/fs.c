@@ -11,8 +11,9 @@
  * bookkeeping here); one fs_file per open file and one fs_read per read in flight, both
  * on lists so fs_stop can cancel reads and close what clients left open.
  *
- * Status: read-only by design. Not done: splice/passthrough (every byte is copied once
- * from the stream layer into the reply); ordering of one handle's parallel readahead
+ * Status: read-only by design. Not done: zero-copy replies (every byte is copied once
+ * from the stream layer into the reply buffer; splice replies were measured and left out,
+ * see tests/bench/NOTES.md B10; passthrough needs a backing fd); ordering of one handle's parallel readahead
  * requests (the stream layer sees them in worker order: a player-paced read showed no
  * false seeks, a full-speed dd did); remounting after an unmount from outside. */
 #define FUSE_USE_VERSION 312            /* fuse_loop_cfg_* (libfuse >= 3.12) */
