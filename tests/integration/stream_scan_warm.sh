@@ -84,11 +84,10 @@ done
 grep -q '^READY ' "$out" || fail "seeder not ready: $(cat "$out.err")"
 SEED_EP=$(awk '/^READY /{print $2; exit}' "$out")
 
-# Engine: ConnectionsLimit is a session-wide cap in the engine shim, so 25 (the default)
-# is used up by the 25 wake slots' seed connections and the next woken torrent waits 30 s
-# with no peer; a 256 MiB piece store keeps 25 awake torrents' read windows from evicting
-# each other's pieces (a reload stalls the read). Both are engine matters, not this test's.
-GS_ENGINE_EXTRA=', "FastDropSeconds": 1, "ConnectionsLimit": 200, "CacheSize": 268435456'
+# Engine and stream settings are the defaults (25 wake slots, 64 MiB piece store, 25
+# connections), but for the 16 MiB warmup head; FastDropSeconds 1 only makes any torrent
+# that lingers settle sooner.
+GS_ENGINE_EXTRA=', "FastDropSeconds": 1'
 # SCAN_EXTRA_CFG='"log_level": "debug"' (with GS_KEEP_LOG=FILE) when debugging a failure
 gs_config "$T/c.json" ${SCAN_EXTRA_CFG:-} "\"fuse_mount_path\": \"$MNT\"" '"warmup_head_size_mb": 16'
 gs_start run --config "$T/c.json"
