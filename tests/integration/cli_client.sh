@@ -8,7 +8,7 @@
 gs_need_swarm
 
 mkdir -p "$T/data"
-"$MKMEDIA" "$T/data/a.mkv" 4 || fail mkmedia
+"$MKMEDIA" "$T/data/a.mkv" 24 || fail mkmedia
 cp "$T/data/a.mkv" "$T/data/b.mkv"
 ha=$(gs_make_torrent "$T/data/a.mkv" 256 "$T/a.torrent")
 hb=$(gs_make_torrent "$T/data/b.mkv" 256 "$T/b.torrent")
@@ -43,8 +43,10 @@ expect_eq "ls rows, newest first" "$(printf '%s\n' "$out" | awk 'NR>1{print $1}'
 gs ls --json --config "$T/c.json"
 expect_eq "ls --json" "$(printf '%s' "$out" | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)))')" 2
 
-# status: version, counts, and the awake torrents after a read.
-curl -s -o /dev/null -r 0-99999 "http://127.0.0.1:$GS_STREAM_PORT/stream/$ha/0" || fail "read"
+# status: version, counts, and the awake torrents after playback. 6 MiB read in order
+# from the start is playback (a file only probed, its head or tail, goes back to sleep as
+# soon as it is closed; a played one stays awake TorrentDisconnectTimeout).
+curl -s -o /dev/null -r 0-6291455 "http://127.0.0.1:$GS_STREAM_PORT/stream/$ha/0" || fail "read"
 gs status --config "$T/c.json"
 expect_eq "status" "$rc" 0
 expect_match "status version and uptime" "$out" '^gostream [0-9]+\.[0-9]+\.[0-9]+ at http://127\.0\.0\.1:[0-9]+, up 0h 0[0-9]m [0-9]{2}s'
