@@ -53,7 +53,7 @@ typedef struct gs_cancel gs_cancel;     /* cancel.h */
 
 typedef struct bt_settings {
 	char listen_interfaces[256];   /* libtorrent syntax: "0.0.0.0:6881,[::]:6881" */
-	int connections_limit;
+	int connections_limit;         /* per torrent; the session allows 16x (at least 200) */
 	int enable_dht, enable_pex, enable_lsd, enable_upnp, enable_natpmp;
 	int enable_utp_out, enable_utp_in, enable_tcp_out, enable_tcp_in;
 	int encryption;                /* 0 off, 1 enabled (plain allowed), 2 forced */

@@ -819,7 +819,10 @@ lt::settings_pack make_pack(const bt_settings &s)
 {
 	lt::settings_pack p;
 	p.set_str(lt::settings_pack::listen_interfaces, s.listen_interfaces);
-	p.set_int(lt::settings_pack::connections_limit, s.connections_limit);
+	/* connections_limit is per torrent (TorrServer's meaning; set on each torrent); the
+	 * session allows 16 torrents' worth, at least 200: as one session-wide cap, 25 awake
+	 * probed titles took every connection and the next one waited with no peer */
+	p.set_int(lt::settings_pack::connections_limit, std::max(200, s.connections_limit * 16));
 	p.set_bool(lt::settings_pack::enable_dht, s.enable_dht != 0);
 	p.set_bool(lt::settings_pack::enable_lsd, s.enable_lsd != 0);
 	p.set_bool(lt::settings_pack::enable_upnp, s.enable_upnp != 0);
@@ -1010,6 +1013,7 @@ void apply_torrent_flags(bt_engine *e, lt::torrent_handle const &h, const bt_set
 	(s.enable_pex ? off : on) |= lt::torrent_flags::disable_pex;
 	(s.enable_dht ? off : on) |= lt::torrent_flags::disable_dht;
 	(s.enable_lsd ? off : on) |= lt::torrent_flags::disable_lsd;
+	h.set_max_connections(s.connections_limit);
 	if (on)
 		h.set_flags(on);
 	if (off)
@@ -1038,6 +1042,7 @@ int activate_locked(bt_torrent *t, const char *const *extra_peers, const std::ve
 	atp.save_path = ".";
 	atp.flags &= ~lt::torrent_flags::auto_managed;
 	atp.flags |= lt::torrent_flags::paused | lt::torrent_flags::default_dont_download;
+	atp.max_connections = s.connections_limit;
 	if (!s.enable_pex)
 		atp.flags |= lt::torrent_flags::disable_pex;
 	if (!s.enable_dht)
