@@ -34,8 +34,12 @@
  * FILL_THREADS filler threads at once (while the torrent is busy: an idle one loses its
  * seeds' connections) copies each chunk still missing from RAM or, the torrent being
  * awake, from the engine, and submits it with warmup_submit_wait: fillers wait for the
- * writer, readers never do. A filler never wakes a torrent, and gives a file up
- * (releasing its slot) when a reader has waited FILL_YIELD_MS for a wake slot.
+ * writer, readers never do. When a reader has waited FILL_YIELD_MS for a wake slot, a
+ * filler holding the only reference to a woken file lets its torrent sleep (freeing the
+ * slot) and defers the rest of the fill: the file stays known with its marks, and once no
+ * reader waits for a slot a filler wakes the torrent itself and finishes (a 500-title scan
+ * otherwise left a quarter of them partly warm, woken again by the next scan). Fillers
+ * wake torrents for nothing else.
  *
  * Wake slots and sleep: a file only probed is put to sleep as soon as its last reference
  * goes, and its slot stays taken until the engine reports the torrent out of the session
@@ -84,6 +88,7 @@
 #define FILL_THREADS 4
 /* A reader waiting this long for a wake slot makes fillers give up files only they hold. */
 #define FILL_YIELD_MS 5000
+#define DEFER_QUIET_MS 2000
 #define FILL_WAIT_MS 5000               /* longest a filler waits for the SSD writer */
 /* A probed-only torrent keeps its wake slot until the engine has taken it out of the
  * session (its housekeeping runs every ~100 ms), at most this long. */
@@ -116,6 +121,8 @@ struct sfile {
 	uint64_t fill_hc, fill_tc0, nchunks;
 	uint64_t *fill_bits;
 	bool fill_queued;               /* on s's fill list or being filled: holds a ref */
+	bool fill_bg;                   /* woken by a deferred fill: yields to any reader */
+	bool on_deferred;               /* on s->deferred (its fill waits for a quiet slot) */
 	bool forgotten;                 /* streams_forget: never fill again */
 	struct sfile *fill_next;
 };
@@ -160,6 +167,11 @@ struct gs_streams {
 	/* warmup fill */
 	pthread_cond_t fill_cond;
 	struct sfile *fill_head, *fill_tail;
+	/* files whose fill was given up to free a wake slot for a reader: each holds a
+	 * reference and its fill bits, no torrent; filled once no reader waits for a slot */
+	struct sfile *deferred;
+	unsigned ndeferred;
+	struct timespec slot_wait_last;   /* when a reader last waited for a wake slot */
 	pthread_t fillers[FILL_THREADS];
 	unsigned nfillers;
 	struct sfile *fill_file[FILL_THREADS];  /* being filled by filler i */
@@ -213,6 +225,9 @@ static void now(struct timespec *ts)
 /* ---- warmup fill (see the top comment) ---- */
 
 static void sfile_put(gs_streams *s, struct sfile *f);
+static void release_bt(gs_streams *s, const char *hash, bt_torrent *bt, bool played);
+static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torrent **out);
+static int ensure_bt_nowait(gs_streams *s, struct sfile *f, bt_torrent **out);
 
 /* Bit of RAM chunk c in f->fill_bits, or -1 when c touches no warmup region. */
 static int64_t fill_bit(const struct sfile *f, uint64_t c)
@@ -304,6 +319,14 @@ static int64_t fill_take_locked(struct sfile *f)
 	return -1;
 }
 
+/* Gives chunk c (from fill_take_locked) back to f's bitmap. */
+static void fill_untake_locked(struct sfile *f, int64_t c)
+{
+	uint64_t b = (uint64_t)c < f->fill_hc ? (uint64_t)c : f->fill_hc + ((uint64_t)c - f->fill_tc0);
+
+	f->fill_bits[b / 64] |= 1ull << (b % 64);
+}
+
 /* Whether readers have waited FILL_YIELD_MS for a wake slot. Called with s->lock held. */
 static bool slot_starved_locked(gs_streams *s)
 {
@@ -313,6 +336,20 @@ static bool slot_starved_locked(gs_streams *s)
 		return false;
 	now(&t);
 	return elapsed(&s->slot_wait_since, &t) * 1000 >= FILL_YIELD_MS;
+}
+
+/* Whether a deferred fill may wake its torrent now: no reader waited for a slot in the
+ * last DEFER_QUIET_MS and at most half the slots are taken (a scan in progress keeps
+ * them; the deferred fills run after it). Called with s->lock held. */
+static bool deferred_fill_ok_locked(gs_streams *s)
+{
+	struct timespec t;
+
+	if (s->slot_waiters || s->awake * 2 >= s->o.concurrency_limit)
+		return false;
+	now(&t);
+	return s->slot_wait_last.tv_sec == 0 ||
+	       elapsed(&s->slot_wait_last, &t) * 1000 >= DEFER_QUIET_MS;
 }
 
 static void fill_clear_locked(struct sfile *f)
@@ -402,19 +439,81 @@ static void *fill_thread(void *arg)
 
 		pp = &s->fill_head;
 		if (!(f = *pp)) {
-			pthread_cond_wait(&s->fill_cond, &s->lock);
+			if (s->deferred && deferred_fill_ok_locked(s)) {
+				/* a deferred fill: wake its torrent with a slot no reader wants */
+				f = s->deferred;
+				s->deferred = f->fill_next;
+				s->ndeferred--;
+				f->on_deferred = false;
+				s->fill_file[me] = f;
+				pthread_mutex_unlock(&s->lock);
+				bt_torrent *bt = NULL;
+				int rc = f->forgotten ? -ENOENT : ensure_bt_nowait(s, f, &bt);
+				pthread_mutex_lock(&s->lock);
+				s->fill_file[me] = NULL;
+				if (rc == -EAGAIN && !s->fill_stop) {
+					f->fill_next = s->deferred;   /* a reader took the slot first */
+					s->deferred = f;
+					s->ndeferred++;
+					f->on_deferred = true;
+					continue;
+				}
+				if (rc < 0 || s->fill_stop) {
+					fill_clear_locked(f);
+					f->fill_queued = false;
+					pthread_mutex_unlock(&s->lock);
+					sfile_put(s, f);
+					pthread_mutex_lock(&s->lock);
+					continue;
+				}
+				f->fill_bg = true;
+				f->fill_next = s->fill_head;   /* still holds the fill reference */
+				s->fill_head = f;
+				if (!s->fill_tail)
+					s->fill_tail = f;
+				continue;
+			}
+			if (s->deferred) {
+				struct timespec t;
+				now(&t);
+				t.tv_nsec += 500 * 1000000;
+				if (t.tv_nsec >= 1000000000) {
+					t.tv_sec++;
+					t.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(&s->fill_cond, &s->lock, &t);
+			} else {
+				pthread_cond_wait(&s->fill_cond, &s->lock);
+			}
 			continue;
 		}
 		*pp = f->fill_next;
 		if (s->fill_tail == f)
 			s->fill_tail = NULL;
 		s->fill_file[me] = f;
+		bool deferred = false;
 		while ((c = fill_take_locked(f)) >= 0) {
-			if (s->fill_stop || f->forgotten ||
-			    (f->refs == 1 && f->bt && slot_starved_locked(s))) {
-				if (!s->fill_stop && !f->forgotten)
-					atomic_fetch_add(&s->fill_abandoned, 1);
+			if (s->fill_stop || f->forgotten) {
 				fill_clear_locked(f);
+				break;
+			}
+			if (f->refs == 1 && f->bt &&
+			    (f->fill_bg ? s->slot_waiters > 0 : slot_starved_locked(s))) {
+				/* Readers wait for a wake slot: let this torrent sleep now and
+				 * finish the fill later (the bits stay; the file stays known). */
+				fill_untake_locked(f, c);
+				atomic_fetch_add(&s->fill_abandoned, 1);
+				bt_torrent *bt = f->bt;
+				bool played = f->played;
+				f->bt = NULL;
+				f->fill_next = s->deferred;
+				s->deferred = f;
+				s->ndeferred++;
+				f->on_deferred = true;
+				deferred = true;
+				pthread_mutex_unlock(&s->lock);
+				release_bt(s, f->hash, bt, played);
+				pthread_mutex_lock(&s->lock);
 				break;
 			}
 			gs_cancel tok;
@@ -428,6 +527,8 @@ static void *fill_thread(void *arg)
 			cancel_destroy(&tok);
 		}
 		s->fill_file[me] = NULL;
+		if (deferred)
+			continue;
 		f->fill_queued = false;
 		pthread_mutex_unlock(&s->lock);
 		sfile_put(s, f);
@@ -463,6 +564,11 @@ static void fill_stop_all(gs_streams *s)
 			s->fill_head = f->fill_next;
 			if (!s->fill_head)
 				s->fill_tail = NULL;
+			f->fill_queued = false;
+		} else if ((f = s->deferred)) {
+			s->deferred = f->fill_next;
+			s->ndeferred--;
+			f->on_deferred = false;
 			f->fill_queued = false;
 		}
 		pthread_mutex_unlock(&s->lock);
@@ -623,7 +729,8 @@ static bool is_priority(gs_streams *s, const char *hash, uint32_t idx)
 /* ---- engine access ---- */
 
 /* The file's woken torrent, waking it (within a wake slot) if needed. */
-static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torrent **out)
+static int ensure_bt_opt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torrent **out,
+			 bool nowait)
 {
 	struct timespec deadline;
 	bool waited = false;
@@ -640,6 +747,10 @@ static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torre
 		if (f->acquiring || s->awake >= s->o.concurrency_limit) {
 			struct timespec slice;
 			bool for_slot = !f->acquiring;
+			if (nowait && for_slot) {
+				rc = -EAGAIN;   /* a deferred fill never queues for a slot */
+				break;
+			}
 			now(&slice);
 			if (elapsed(&slice, &deadline) <= 0) {
 				rc = f->acquiring ? -ETIMEDOUT : -EBUSY;
@@ -656,6 +767,7 @@ static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torre
 				waited = true;
 				if (s->slot_waiters++ == 0)
 					now(&s->slot_wait_since);
+				now(&s->slot_wait_last);
 				fill_yield_locked(s);
 			}
 			slice.tv_nsec += 100 * 1000000;    /* recheck the cancel token */
@@ -684,6 +796,24 @@ static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torre
 		}
 		f->bt = bt;
 		atomic_fetch_add(&s->wakes, 1);
+		if (f->on_deferred) {
+			/* a reader woke a file whose fill was deferred: fill it now, while awake
+			 * (the filler's reference would otherwise keep it awake, unfilled) */
+			for (struct sfile **p = &s->deferred; *p; p = &(*p)->fill_next)
+				if (*p == f) {
+					*p = f->fill_next;
+					break;
+				}
+			s->ndeferred--;
+			f->on_deferred = false;
+			f->fill_next = NULL;
+			if (s->fill_tail)
+				s->fill_tail->fill_next = f;
+			else
+				s->fill_head = f;
+			s->fill_tail = f;
+			pthread_cond_broadcast(&s->fill_cond);
+		}
 		if (is_priority(s, f->hash, f->idx))
 			bt_torrent_set_priority(bt, 1);
 		pthread_cond_broadcast(&s->cond);
@@ -691,6 +821,18 @@ static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torre
 	*out = f->bt;
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+/* Wakes f's torrent if needed (taking a wake slot, waiting for one), sets f->bt. */
+static int ensure_bt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_torrent **out)
+{
+	return ensure_bt_opt(s, f, cancel, out, false);
+}
+
+/* The same, or -EAGAIN at once when no slot is free. */
+static int ensure_bt_nowait(gs_streams *s, struct sfile *f, bt_torrent **out)
+{
+	return ensure_bt_opt(s, f, NULL, out, true);
 }
 
 /* Fetches chunk `chunk` of f from the engine into buf (chunk_size bytes), caches it in
@@ -992,6 +1134,36 @@ int stream_open(gs_streams *s, const char *hash, uint32_t file_index, uint64_t s
 	return 0;
 }
 
+/* Lets go of a woken torrent of a file: a file only probed goes to sleep now, keeping its
+ * wake slot until it is asleep (see the top comment). Called without s->lock. */
+static void release_bt(gs_streams *s, const char *hash, bt_torrent *bt, bool played)
+{
+	if (!played)
+		bt_torrent_fast_drop(bt);
+	torrents_release(s->t, bt);
+	struct sleeping *z = NULL;
+	if (!played && s->have_sleeper) {
+		bt_torrent *pk = torrents_peek(s->t, hash);
+		if (pk && bt_torrent_sleep(pk) == 0) {
+			z = xcalloc(1, sizeof *z);
+			memcpy(z->hash, hash, sizeof z->hash);
+			now(&z->deadline);
+			z->deadline.tv_sec += SLEEP_WAIT_MS / 1000;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	if (z && !s->fill_stop) {
+		z->next = s->sleeping;
+		s->sleeping = z;
+		pthread_cond_broadcast(&s->fill_cond);
+	} else {
+		free(z);
+		s->awake--;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Drops a reference on f (a handle's or a filler's); the last one stops the pump, gives
  * the torrent back and forgets the file. */
 static void sfile_put(gs_streams *s, struct sfile *f)
@@ -1020,34 +1192,8 @@ static void sfile_put(gs_streams *s, struct sfile *f)
 	bt_torrent *bt = f->bt;
 	bool played = f->played;
 	pthread_mutex_unlock(&s->lock);
-	if (bt) {
-		/* A file only probed (a library scan) goes to sleep now, keeping its slot
-		 * until it is asleep (see the top comment). */
-		if (!played)
-			bt_torrent_fast_drop(bt);
-		torrents_release(s->t, bt);
-		struct sleeping *z = NULL;
-		if (!played && s->have_sleeper) {
-			bt_torrent *pk = torrents_peek(s->t, f->hash);
-			if (pk && bt_torrent_sleep(pk) == 0) {
-				z = xcalloc(1, sizeof *z);
-				memcpy(z->hash, f->hash, sizeof z->hash);
-				now(&z->deadline);
-				z->deadline.tv_sec += SLEEP_WAIT_MS / 1000;
-			}
-		}
-		pthread_mutex_lock(&s->lock);
-		if (z && !s->fill_stop) {
-			z->next = s->sleeping;
-			s->sleeping = z;
-			pthread_cond_broadcast(&s->fill_cond);
-		} else {
-			free(z);
-			s->awake--;
-			pthread_cond_broadcast(&s->cond);
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
+	if (bt)
+		release_bt(s, f->hash, bt, played);
 	pthread_cond_destroy(&f->pump_cond);
 	free(f->fill_bits);
 	free(f);
@@ -1379,6 +1525,7 @@ void streams_stats_get(gs_streams *s, struct streams_stats *st)
 	st->wake_slots_peak = s->awake_peak;
 	for (struct sfile *f = s->fill_head; f; f = f->fill_next)
 		st->fill_pending_files++;
+	st->fill_pending_files += s->ndeferred;
 	for (unsigned i = 0; i < s->nfillers; i++)
 		if (s->fill_file[i])
 			st->fill_pending_files++;

@@ -63,11 +63,15 @@ scan() {   # scan MODE LIST NAME [DEADLINE] : one pass; its JSON gets the wake/p
 		"$T/$3.json" $((a1 - a0)) $((p1 - p0))
 	cp "$T/$3.json" "$BENCH_RAW/B6_$3.json"
 }
-settle() {   # the warmup cache writes on its own thread: let it drain
+settle() {   # the warmup cache fills and writes on its own threads: let them finish
 	local i w0
-	for ((i = 0; i < 60; i++)); do
-		w0=$(metric warmup_bytes); sleep 1; [ "$(metric warmup_bytes)" = "$w0" ] && break
+	for ((i = 0; i < 120; i++)); do
+		w0=$(metric warmup_bytes); sleep 1
+		[ "$(metric warmup_bytes)" = "$w0" ] && [ "$(metric warmup_fill_pending_files)" = 0 ] &&
+			[ "$(metric warmup_queue_bytes)" = 0 ] && break
 	done
+	note "settled after ${i} s"
+	curl -sf --max-time 5 "http://127.0.0.1:$GS_METRICS_PORT/metrics" > "$BENCH_RAW/B6_metrics_settled.json" || true
 }
 
 scan file "$T/fuse.list" cold_fuse
