@@ -128,6 +128,7 @@ struct piece_slot {
 	int have_blocks = 0;
 	bool verified = false;         /* hash matched the v1 piece hash */
 	bool served_unverified = false;
+	bool read = false;             /* a reader of ours copied from it */
 	bool doomed = false;           /* free when the hasher lets go */
 	int busy = 0;                  /* hasher jobs holding block pointers */
 	int64_t last_write = 0;
@@ -238,17 +239,24 @@ struct piece_store {
 		free_slot_blocks(ts, p, it->second);
 		ts->pieces.erase(it);
 	}
+	/* Least recently used first, pieces a reader already copied before ones nobody has
+	 * read yet: those were fetched ahead for a reader (8 players through a 64 MB store
+	 * evicted each other's read-ahead, and each such piece cost a reload to fetch it
+	 * again). */
 	bool evict_one()
 	{
-		for (auto it = lru.begin(); it != lru.end(); ++it) {
-			tstore *ts = it->first;
-			int p = it->second;
-			auto s = ts->pieces.find(p);
-			if (s == ts->pieces.end() || s->second.busy || ts->pinned(p))
-				continue;
-			drop(ts, p);
-			evictions++;
-			return true;
+		for (int pass = 0; pass < 2; pass++) {
+			for (auto it = lru.begin(); it != lru.end(); ++it) {
+				tstore *ts = it->first;
+				int p = it->second;
+				auto s = ts->pieces.find(p);
+				if (s == ts->pieces.end() || s->second.busy || ts->pinned(p)
+						|| (pass == 0 && !s->second.read))
+					continue;
+				drop(ts, p);
+				evictions++;
+				return true;
+			}
 		}
 		return false;
 	}
@@ -2250,6 +2258,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 						off += k;
 					}
 					if (got > 0) {
+						sl.read = true;
 						if (sl.verified) {
 							st.lru_touch(&ts, p, sl);
 						} else {
