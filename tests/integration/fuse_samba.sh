@@ -3,7 +3,9 @@
 # (read only, oplocks off, aio read size 1, vfs fileid, allow_other on our side): smbd
 # runs in a private network namespace on port 4450 and smbclient, in the same namespace,
 # lists the share, gets a whole file (compared with the source), gets the tail from an
-# offset with reget (a range read), and cannot write. smbd is stopped by its PID.
+# offset with reget (a range read), and cannot write. smbd is stopped by its PID. smbd logs
+# at level 3 (opens, closes, every failed request, why each connection ended); a failure
+# prints the tail of that log and any smbd panic next to gostream's.
 . "$TOP_SRCDIR/tests/lib/common.sh"
 [ -c /dev/fuse ] || skip "/dev/fuse missing: FUSE cannot be tested here"
 command -v smbd > /dev/null || skip "smbd missing (apt-get install samba)"
@@ -14,6 +16,22 @@ gs_need_swarm
 
 MNT=$T/mnt
 SMBD_PID=
+SMBD_LOG=$T/smb/log/smbd.log
+# common.sh's fail() plus smbd's side: $T goes away on exit, so the log is printed here.
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -f "$SMBD_LOG" ]; then
+		if grep -qE "PANIC|INTERNAL ERROR" "$SMBD_LOG"; then
+			echo "--- smbd panicked:" >&2
+			grep -n -A 30 -E "PANIC|INTERNAL ERROR" "$SMBD_LOG" | head -n 100 >&2
+		fi
+		echo "--- smbd log (level 3), last 60 lines:" >&2
+		tail -n 60 "$SMBD_LOG" >&2
+	fi
+	[ -s "$T/smbd.out" ] && { echo "--- smbd stdout/stderr:" >&2; tail -n 20 "$T/smbd.out" >&2; }
+	[ -f "$T/gs.log" ] && { echo "--- gostream log:" >&2; tail -n 40 "$T/gs.log" >&2; }
+	exit 1
+}
 fuse_cleanup() {
 	local i
 	if [ -n "$SMBD_PID" ]; then
@@ -65,7 +83,8 @@ mkdir -p "$T/smb/lock" "$T/smb/state" "$T/smb/cache" "$T/smb/pid" "$T/smb/privat
    cache directory = $T/smb/cache
    pid directory = $T/smb/pid
    private dir = $T/smb/private
-   log file = $T/smb/log/smbd.log
+   log file = $SMBD_LOG
+   max log size = 0
    map to guest = Bad User
    guest account = root
    load printers = no
@@ -82,7 +101,9 @@ grep -q "oplocks = No" "$T/testparm.out" || fail "the example share lost oplocks
 
 # Not --no-process-group: smbd signals its whole process group when it stops, which
 # must not include this script. In its own session it does not.
-unshare --net -- sh -c 'ip link set lo up && exec smbd --foreground -s "$1"' \
+# --debuglevel on smbd's command line, not in smb.conf: smbclient reads the same file and
+# would print its own level-3 chatter into the outputs checked below.
+unshare --net -- sh -c 'ip link set lo up && exec smbd --foreground --debuglevel=3 -s "$1"' \
 	sh "$T/smb.conf" > "$T/smbd.out" 2>&1 &
 SMBD_PID=$!
 smb() { nsenter --net="/proc/$SMBD_PID/ns/net" -- timeout 60 smbclient //127.0.0.1/gostream \
@@ -103,9 +124,25 @@ cmp "$T/whole.mkv" "$SRC" || fail "the file read through Samba differs"; ok
 note "smbclient get of $((SIZE >> 20)) MiB: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 
 # A range: reget resumes from the local file's size, so only [off, EOF) crosses SMB.
+# "iosize" is smbclient's read window (default 16 MiB: two 8 MiB SMB2 reads in flight); at
+# or below one read, one read is in flight. Why: reget asks cli_pull (Samba 4.17,
+# source3/libsmb/clireadwrite.c) for the file's whole size starting at off, i.e. past EOF.
+# When the read that ends at EOF comes back (short) before the read below it, cli_pull
+# asks again for the rest, then sends the next window read (past EOF), and finishes on the
+# first EOF answer with that read still in flight. Its request is freed, so its answer
+# carries a message id smbXcli no longer knows: smb2cli_conn_dispatch_incoming() returns
+# NT_STATUS_INVALID_NETWORK_RESPONSE and drops the connection, and the CLOSE sent meanwhile
+# fails with it ("Error NT_STATUS_INVALID_NETWORK_RESPONSE closing remote file", exit 1),
+# although every byte arrived and smbd closed the file with NT_STATUS_OK. The two reads must
+# finish out of order, so it shows under CPU load, and without gostream or FUSE too: on a
+# plain ext4 share with this share's settings, beside two busy loops, 12 of 180 regets
+# failed so, 0 of 180 with one read in flight (this test: 9 of 110 before, 0 of 80 after).
+# Windows, macOS and the Linux kernel client do not use cli_pull; the whole-file get above
+# keeps the default window (it never reads past EOF).
 off=$((SIZE / 3 + 12345))
 head -c "$off" "$SRC" > "$T/part.mkv"
-out=$(smb -c "cd movies; reget \"Film (2020).mkv\" $T/part.mkv" 2>&1) || fail "smbclient reget: $out"
+out=$(smb -c "iosize 1048576; cd movies; reget \"Film (2020).mkv\" $T/part.mkv" 2>&1) ||
+	fail "smbclient reget: $out"
 cmp "$T/part.mkv" "$SRC" || fail "the range read through Samba differs"; ok
 
 # Read-only share over a read-only mount.
