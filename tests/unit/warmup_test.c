@@ -378,6 +378,10 @@ static void test_corruption(void)
 	/* a read from chunk 0 stops before the bad chunk */
 	CHECK_EQ_INT(rd(w, 3, 1, fs, 100, 3 * C), 2 * C - 100);
 	CHECK_EQ_INT(rd(w, 3, 1, fs, 3 * C, C), C);
+	/* chunk 3 passed its check: later reads take only the bytes asked for, still right */
+	CHECK_EQ_INT(rd(w, 3, 1, fs, 3 * C + 4096, 65536), 65536);
+	CHECK_EQ_INT(rd(w, 3, 1, fs, 3 * C + 777, 1), 1);
+	CHECK_EQ_INT(rd(w, 3, 1, fs, 3 * C + C / 2, C), C);          /* into unchecked chunk 4 */
 	/* last (short) tail chunk: flip a byte near the end of the warmup file */
 	flip(path, slot_pos(w, fs, ns - 1) + 500);
 	CHECK_EQ_INT(rd(w, 3, 1, fs, fs - 10, 10), -ENOENT);
