@@ -89,6 +89,7 @@
 /* A reader waiting this long for a wake slot makes fillers give up files only they hold. */
 #define FILL_YIELD_MS 5000
 #define DEFER_QUIET_MS 2000
+#define FILL_RETRIES 3
 #define FILL_WAIT_MS 5000               /* longest a filler waits for the SSD writer */
 /* A probed-only torrent keeps its wake slot until the engine has taken it out of the
  * session (its housekeeping runs every ~100 ms), at most this long. */
@@ -123,6 +124,7 @@ struct sfile {
 	bool fill_queued;               /* on s's fill list or being filled: holds a ref */
 	bool fill_bg;                   /* woken by a deferred fill: yields to any reader */
 	bool on_deferred;               /* on s->deferred (its fill waits for a quiet slot) */
+	unsigned fill_retries;          /* engine reads of its fill that failed */
 	bool forgotten;                 /* streams_forget: never fill again */
 	struct sfile *fill_next;
 };
@@ -371,8 +373,9 @@ static void fill_yield_locked(gs_streams *s)
 }
 
 /* Fills chunk c of f: from RAM, else from the engine when the torrent is awake (bt not
- * NULL), never by waking it. */
-static void fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *bt, void *buf,
+ * NULL), never by waking it. Returns 1 when the chunk needs the torrent woken (not in
+ * RAM, torrent asleep), else 0. */
+static int fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *bt, void *buf,
 		       gs_cancel *tok)
 {
 	uint64_t cs = ra_chunk_size(s->ra), start = c * cs, r[2][2];
@@ -385,21 +388,20 @@ static void fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *b
 				    (size_t)(r[i][1] - r[i][0])))
 			need++;
 	if (!need)
-		return;         /* on SSD, or queued for it (the writer is behind) */
+		return 0;       /* on SSD, or queued for it (the writer is behind) */
 	got = ra_get(s->ra, f->key, c, 0, buf, n);
 	if (got != (ssize_t)n) {
-		if (!bt) {
-			atomic_fetch_add(&s->fill_skipped, 1);
-			log_debug("warmup fill %s/%u: chunk %llu: not in RAM and the torrent is "
-				  "asleep", f->hash, f->idx, (unsigned long long)c);
-			return;
-		}
+		if (!bt)
+			return 1;
 		got = bt_read(bt, (int)f->idx, (int64_t)start, buf, n, tok);
 		if (got != (ssize_t)n) {
-			atomic_fetch_add(&s->fill_skipped, 1);
 			log_debug("warmup fill %s/%u: chunk %llu: %s", f->hash, f->idx,
 				  (unsigned long long)c, got < 0 ? strerror((int)-got) : "short read");
-			return;
+			/* cancelled to free the slot, or timed out: try again later (bounded) */
+			if (++f->fill_retries <= FILL_RETRIES)
+				return 1;
+			atomic_fetch_add(&s->fill_skipped, 1);
+			return 0;
 		}
 	}
 	for (unsigned i = 0; i < np; i++) {
@@ -417,6 +419,7 @@ static void fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *b
 		}
 	}
 	atomic_fetch_add(&s->fill_chunks, 1);
+	return 0;
 }
 
 struct fill_arg {
@@ -521,10 +524,45 @@ static void *fill_thread(void *arg)
 			s->fill_tok[me] = &tok;
 			bt_torrent *bt = f->bt;
 			pthread_mutex_unlock(&s->lock);
-			fill_chunk(s, f, (uint64_t)c, bt, buf, &tok);
+			int wants_bt = fill_chunk(s, f, (uint64_t)c, bt, buf, &tok);
 			pthread_mutex_lock(&s->lock);
 			s->fill_tok[me] = NULL;
 			cancel_destroy(&tok);
+			if (wants_bt && !s->fill_stop && !f->forgotten) {
+				if (f->bt && !bt) {
+					fill_untake_locked(f, c);   /* a reader woke it meanwhile */
+					continue;
+				}
+				if (f->bt && f->refs == 1) {
+					/* the read failed: let the torrent sleep, retry when quiet */
+					bt_torrent *ob = f->bt;
+					bool played = f->played;
+					f->bt = NULL;
+					fill_untake_locked(f, c);
+					f->fill_next = s->deferred;
+					s->deferred = f;
+					s->ndeferred++;
+					f->on_deferred = true;
+					deferred = true;
+					pthread_mutex_unlock(&s->lock);
+					release_bt(s, f->hash, ob, played);
+					pthread_mutex_lock(&s->lock);
+					break;
+				}
+				if (f->bt) {
+					/* a reader holds it awake: retry the chunk with the next pass */
+					fill_untake_locked(f, c);
+					continue;
+				}
+				/* left RAM and the torrent sleeps: finish when a slot is quiet */
+				fill_untake_locked(f, c);
+				f->fill_next = s->deferred;
+				s->deferred = f;
+				s->ndeferred++;
+				f->on_deferred = true;
+				deferred = true;
+				break;
+			}
 		}
 		s->fill_file[me] = NULL;
 		if (deferred)
