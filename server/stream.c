@@ -422,6 +422,45 @@ static int fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *bt
 	return 0;
 }
 
+/* Puts f (holding its fill reference) on the deferred list. Called with s->lock held. */
+static void defer_push_locked(gs_streams *s, struct sfile *f)
+{
+	f->fill_next = s->deferred;
+	s->deferred = f;
+	s->ndeferred++;
+	f->on_deferred = true;
+}
+
+/* Takes f off the deferred list. Called with s->lock held. */
+static void defer_unlink_locked(gs_streams *s, struct sfile *f)
+{
+	for (struct sfile **p = &s->deferred; *p; p = &(*p)->fill_next)
+		if (*p == f) {
+			*p = f->fill_next;
+			s->ndeferred--;
+			f->on_deferred = false;
+			f->fill_next = NULL;
+			return;
+		}
+}
+
+/* Gives chunk c back to f's marks and defers the rest of f's fill; a torrent f woke is
+ * let go (it sleeps, freeing its slot). Called with s->lock held; drops it meanwhile. */
+static void defer_fill_locked(gs_streams *s, struct sfile *f, int64_t c)
+{
+	bt_torrent *bt = f->bt;
+	bool played = f->played;
+
+	fill_untake_locked(f, c);
+	f->bt = NULL;
+	defer_push_locked(s, f);
+	if (bt) {
+		pthread_mutex_unlock(&s->lock);
+		release_bt(s, f->hash, bt, played);
+		pthread_mutex_lock(&s->lock);
+	}
+}
+
 struct fill_arg {
 	gs_streams *s;
 	unsigned i;
@@ -445,9 +484,7 @@ static void *fill_thread(void *arg)
 			if (s->deferred && deferred_fill_ok_locked(s)) {
 				/* a deferred fill: wake its torrent with a slot no reader wants */
 				f = s->deferred;
-				s->deferred = f->fill_next;
-				s->ndeferred--;
-				f->on_deferred = false;
+				defer_unlink_locked(s, f);
 				s->fill_file[me] = f;
 				pthread_mutex_unlock(&s->lock);
 				bt_torrent *bt = NULL;
@@ -455,10 +492,7 @@ static void *fill_thread(void *arg)
 				pthread_mutex_lock(&s->lock);
 				s->fill_file[me] = NULL;
 				if (rc == -EAGAIN && !s->fill_stop) {
-					f->fill_next = s->deferred;   /* a reader took the slot first */
-					s->deferred = f;
-					s->ndeferred++;
-					f->on_deferred = true;
+					defer_push_locked(s, f);   /* a reader took the slot first */
 					continue;
 				}
 				if (rc < 0 || s->fill_stop) {
@@ -504,19 +538,9 @@ static void *fill_thread(void *arg)
 			    (f->fill_bg ? s->slot_waiters > 0 : slot_starved_locked(s))) {
 				/* Readers wait for a wake slot: let this torrent sleep now and
 				 * finish the fill later (the bits stay; the file stays known). */
-				fill_untake_locked(f, c);
 				atomic_fetch_add(&s->fill_abandoned, 1);
-				bt_torrent *bt = f->bt;
-				bool played = f->played;
-				f->bt = NULL;
-				f->fill_next = s->deferred;
-				s->deferred = f;
-				s->ndeferred++;
-				f->on_deferred = true;
+				defer_fill_locked(s, f, c);
 				deferred = true;
-				pthread_mutex_unlock(&s->lock);
-				release_bt(s, f->hash, bt, played);
-				pthread_mutex_lock(&s->lock);
 				break;
 			}
 			gs_cancel tok;
@@ -529,37 +553,14 @@ static void *fill_thread(void *arg)
 			s->fill_tok[me] = NULL;
 			cancel_destroy(&tok);
 			if (wants_bt && !s->fill_stop && !f->forgotten) {
-				if (f->bt && !bt) {
-					fill_untake_locked(f, c);   /* a reader woke it meanwhile */
-					continue;
-				}
-				if (f->bt && f->refs == 1) {
-					/* the read failed: let the torrent sleep, retry when quiet */
-					bt_torrent *ob = f->bt;
-					bool played = f->played;
-					f->bt = NULL;
-					fill_untake_locked(f, c);
-					f->fill_next = s->deferred;
-					s->deferred = f;
-					s->ndeferred++;
-					f->on_deferred = true;
-					deferred = true;
-					pthread_mutex_unlock(&s->lock);
-					release_bt(s, f->hash, ob, played);
-					pthread_mutex_lock(&s->lock);
-					break;
-				}
-				if (f->bt) {
-					/* a reader holds it awake: retry the chunk with the next pass */
+				if (f->bt && (!bt || f->refs > 1)) {
+					/* a reader woke it meanwhile, or holds it awake: retry */
 					fill_untake_locked(f, c);
 					continue;
 				}
-				/* left RAM and the torrent sleeps: finish when a slot is quiet */
-				fill_untake_locked(f, c);
-				f->fill_next = s->deferred;
-				s->deferred = f;
-				s->ndeferred++;
-				f->on_deferred = true;
+				/* not in RAM with the torrent asleep, or our read failed: let it
+				 * sleep and finish when a slot is quiet */
+				defer_fill_locked(s, f, c);
 				deferred = true;
 				break;
 			}
@@ -604,9 +605,7 @@ static void fill_stop_all(gs_streams *s)
 				s->fill_tail = NULL;
 			f->fill_queued = false;
 		} else if ((f = s->deferred)) {
-			s->deferred = f->fill_next;
-			s->ndeferred--;
-			f->on_deferred = false;
+			defer_unlink_locked(s, f);
 			f->fill_queued = false;
 		}
 		pthread_mutex_unlock(&s->lock);
@@ -837,14 +836,7 @@ static int ensure_bt_opt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_t
 		if (f->on_deferred) {
 			/* a reader woke a file whose fill was deferred: fill it now, while awake
 			 * (the filler's reference would otherwise keep it awake, unfilled) */
-			for (struct sfile **p = &s->deferred; *p; p = &(*p)->fill_next)
-				if (*p == f) {
-					*p = f->fill_next;
-					break;
-				}
-			s->ndeferred--;
-			f->on_deferred = false;
-			f->fill_next = NULL;
+			defer_unlink_locked(s, f);
 			if (s->fill_tail)
 				s->fill_tail->fill_next = f;
 			else
