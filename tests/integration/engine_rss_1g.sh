@@ -30,12 +30,7 @@ bt_expect "$T/r.json" 'j["counters"]["evictions"] > 200' "pieces were not evicte
 # reqq 2000 blocks = 32 MiB); the store then stops reading from that peer (back-pressure).
 bt_expect "$T/r.json" "j['counters']['store_peak'] <= ($CACHE_MB + 32) * 1048576" \
 	"store grew past its cap"
-if ldd "$BT_DRIVER" 2>/dev/null | grep -q libasan; then
-	bt_note "sanitizer build: RSS bound not checked"
-else
-	bt_expect "$T/r.json" "j['rss_max_kb'] - j['rss_base_kb'] < ($CACHE_MB + 64) * 1024" \
-		"RSS grew more than CacheSize + 64 MB reading 1 GiB"
-fi
+bt_expect_rss "$T/r.json" "$((CACHE_MB + 64))" "(CacheSize + 64 MB) reading 1 GiB"
 bt_note "1 GiB: RSS baseline $(bt_json "$T/r.json" 'j["rss_base_kb"] // 1024') MB, peak" \
 	"$(bt_json "$T/r.json" 'j["rss_max_kb"] // 1024') MB; store peak" \
 	"$(bt_json "$T/r.json" 'j["counters"]["store_peak"] // 1048576') MB of $CACHE_MB;" \

@@ -114,6 +114,17 @@ bt_expect() {
 	[ "$v" = True ] || { cat "$1" >&2; bt_fail "$3 ($2)"; }
 }
 
+# bt_expect_rss OUTJSON LIMIT_MB WHAT : the driver's RSS growth (rss_max_kb - rss_base_kb)
+# stayed under LIMIT_MB; skipped for sanitizer builds (AddressSanitizer's quarantine keeps
+# freed blocks resident: the bound holds for real builds).
+bt_expect_rss() {
+	if ldd "$BT_DRIVER" 2>/dev/null | grep -q libasan; then
+		bt_note "sanitizer build: RSS bound not checked"
+	else
+		bt_expect "$1" "j['rss_max_kb'] - j['rss_base_kb'] < $2 * 1024" "RSS grew more than $2 MB $3"
+	fi
+}
+
 # bt_ranges SIZE COUNT PIECE SEED LIST : random ranges, a third of them across piece
 # boundaries, plus the first and last bytes and one running past EOF.
 bt_ranges() {
