@@ -671,7 +671,9 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			atomic_fetch_add(&m->read_errors, 1);
 			fs_read_warn(m, ino, off, size, n);
 		}
-		fuse_reply_err(req, (int)-n);
+		/* -ENOENT: the title was removed (API rem) while open; read(2) has no
+		 * ENOENT, so the reader sees an I/O error, as for a vanished backing file */
+		fuse_reply_err(req, n == -ENOENT ? EIO : (int)-n);
 	}
 	cancel_destroy(&r.tok);
 	if (size >= FS_BUF_MIN) {

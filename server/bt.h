@@ -175,6 +175,10 @@ void bt_torrent_fast_drop(bt_torrent *t) BT_NOEXCEPT;
  * the engine's next housekeeping pass (within ~100 ms); with readers it is fast-dropped
  * (sleeps fast_drop_s after the last one closes) and -EBUSY says so. 0 otherwise. */
 int bt_torrent_sleep(bt_torrent *t) BT_NOEXCEPT;
+/* The torrent was removed while readers still hold it open: it leaves the session now,
+ * every read in flight or to come fails -ENOENT at once, and it never wakes again
+ * (bt_torrent_open: -ENOENT). bt_torrent_forget it once the last reader closed. */
+void bt_torrent_abort(bt_torrent *t) BT_NOEXCEPT;
 /* Priority mode: tighter deadlines and a window twice as large. */
 void bt_torrent_set_priority(bt_torrent *t, int on) BT_NOEXCEPT;
 
