@@ -7,7 +7,7 @@
 . "$TOP_SRCDIR/tests/lib/common.sh"
 gs_need_swarm
 "$PY" -c 'import prometheus_client' 2>/dev/null ||
-	skip "python3-prometheus-client missing (apt-get install python3-prometheus-client)"
+	skip_missing "python3-prometheus-client missing (apt-get install python3-prometheus-client)"
 PROMCHECK="$TOP_SRCDIR/tests/lib/prom_check.py"
 
 mkdir -p "$T/data"
