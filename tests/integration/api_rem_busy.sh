@@ -53,17 +53,6 @@ add() {
 	expect_match "add" "$r" "\"hash\":\"$ha\""
 }
 api() { curl -s -o "$T/api.out" -w '%{http_code}' -X POST "$API" -d "$1"; }
-metrics() { curl -sf "$MURL/metrics" > "$T/m.json" || fail "GET /metrics"; }
-mq() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$T/m.json" "$1"; }
-wait_for() {   # wait_for EXPR SECONDS
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		metrics
-		[ "$(mq "$1")" = True ] && return 0
-		sleep 0.1
-	done
-	fail "not within $2 s: $1 (metrics: $(head -c 2000 "$T/m.json"))"
-}
 for i in $(seq 100); do [ -e "$MNT/movies" ] && break; sleep 0.1; done
 [ -e "$MNT/movies" ] || fail "the FUSE mount did not come up"
 

@@ -46,7 +46,6 @@ curl -sf --limit-rate 2M "http://127.0.0.1:$GS_STREAM_PORT/movies/Film%20%282020
 	-o "$T/film.out" &
 player=$!
 GS_PIDS+=("$player")
-mq() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$T/m.json" "$1"; }
 for ((i = 0; i < 200; i++)); do
 	curl -sf "$MURL/metrics" > "$T/m.json" || fail "GET /metrics"
 	[ "$(mq "any(s['playing'] and s['rate'] > 0 and s['offset'] > 0 for s in j['streams'])")" = True ] && break

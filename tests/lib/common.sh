@@ -145,5 +145,20 @@ gs_seed() {
 	SEED_EP=$(awk '/^READY /{print $2; exit}' "$out")
 }
 
+# metrics: /metrics (JSON) into $T/m.json; mq EXPR: a Python expression over it (`j`);
+# wait_for EXPR SECONDS: polls /metrics until EXPR is True, or fails showing them.
+metrics() { curl -sf --max-time 5 "http://127.0.0.1:$GS_METRICS_PORT/metrics" > "$T/m.json" ||
+	fail "GET /metrics"; }
+mq() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$T/m.json" "$1"; }
+wait_for() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		metrics
+		[ "$(mq "$1")" = True ] && return 0
+		sleep 0.1
+	done
+	fail "not within $2 s: $1 (metrics: $(head -c 3000 "$T/m.json"))"
+}
+
 # json_get JSON KEY: a top-level value of a JSON object.
 json_get() { printf '%s' "$1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
