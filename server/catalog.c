@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define CAT_FORMAT_VERSION 1
 #define CAT_MAGIC          "GSCAT"
@@ -230,29 +231,11 @@ static int cat_record_validate(const cat_record *r)
 	return 0;
 }
 
-/* ---- CRC-32 (IEEE 802.3, as zlib) of the info trailer ---- */
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-		crc_table[i] = c;
-	}
-}
+/* ---- CRC-32 (IEEE 802.3) of the JSON and the info trailer: zlib's ---- */
 
 static uint32_t cat_crc32(const unsigned char *p, size_t n)
 {
-	uint32_t c = 0xFFFFFFFFu;
-
-	pthread_once(&crc_once, crc_init);
-	while (n--)
-		c = crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFu;
+	return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), p, n);
 }
 
 /* ---- JSON <-> record ---- */
