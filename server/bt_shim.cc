@@ -51,6 +51,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -65,16 +66,33 @@
 extern "C" {
 #include "bt.h"
 #include "log.h"
-/* cancel.h uses C11 <stdatomic.h>, which C++17 cannot include; its functions are plain C. */
+/* cancel.h uses C11 <stdatomic.h>, which C++17 cannot include: the shim uses the token
+ * only through these plain C functions, never its layout. */
 void cancel_set_waker(gs_cancel *c, void (*wake)(void *arg), void *arg);
 void cancel_clear_waker(gs_cancel *c);
+bool cancel_is_fired(gs_cancel *c);
 }
 
-/* cancel_fired() is a static inline over a C11 atomic_bool, the first member of gs_cancel:
- * the same acquire load, done with the GCC builtin both front ends share. */
 static bool cancel_fired(gs_cancel *c)
 {
-	return c && __atomic_load_n(reinterpret_cast<const bool *>(c), __ATOMIC_ACQUIRE);
+	return cancel_is_fired(c);
+}
+
+namespace {
+/* The waker a blocked read registers points into its own frame: cleared by the
+ * destructor on every way out of the read, exceptions included. */
+class waker_guard {
+public:
+	waker_guard(gs_cancel *c, void (*wake)(void *), void *arg) : m_c(c)
+	{
+		cancel_set_waker(c, wake, arg);
+	}
+	~waker_guard() { cancel_clear_waker(m_c); }
+	waker_guard(const waker_guard &) = delete;
+	waker_guard &operator=(const waker_guard &) = delete;
+private:
+	gs_cancel *m_c;
+};
 }
 
 namespace {
@@ -2249,7 +2267,8 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 		tstore &ts = *t->ts;
 		piece_store &st = e->store;
 		std::pair<piece_store *, tstore *> wk{&st, &ts};
-		cancel_set_waker(cancel, wake_reader, &wk);
+		std::optional<waker_guard> waker;
+		waker.emplace(cancel, wake_reader, &wk);
 		int64_t deadline = now_ms() + s.read_timeout_ms;
 		int64_t wait_start = now_ms(), last_assert = wait_start;
 		int64_t pos = 0;
@@ -2364,7 +2383,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 				update_window_locked(t, file_index, p, last);
 			}
 		}
-		cancel_clear_waker(cancel);
+		waker.reset();
 		if (result < 0) {
 			if (result == -ETIMEDOUT) {
 				int peers = 0;

@@ -12,7 +12,7 @@
 typedef struct gs_torrents gs_torrents;
 
 /* Opens <state_dir>/catalog and starts the engine with cfg's engine settings. Nothing is
- * woken. extra_peers_env: none. Returns 0 or -errno (message logged). */
+ * woken. Returns 0 or -errno (message logged). */
 int torrents_open(const struct gs_config *cfg, const char *state_dir, gs_torrents **out);
 void torrents_close(gs_torrents *t);
 
