@@ -20,6 +20,7 @@
 
 #include "fs.h"
 
+#include "dirs.h"
 #include "log.h"
 #include "mem.h"
 
@@ -273,28 +274,6 @@ static int fs_lazy_unmount(const char *path)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
 }
 
-static int fs_mkdirs(const char *path)
-{
-	char *p = xstrdup(path);
-	int rc = 0;
-
-	for (char *s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
 static bool fs_is_dead(int rc)
 {
 	return rc == -ENOTCONN || rc == -ECONNABORTED;
@@ -329,7 +308,7 @@ static int fs_prepare_mountpoint(const char *path)
 			if (rc == 0)
 				return 0;
 			if (rc == -ENOENT) {
-				rc = fs_mkdirs(path);
+				rc = dirs_make(path, 0755, false);
 				if (rc < 0)
 					log_error("fuse: cannot create mount point %s: %s", path,
 						  strerror(-rc));

@@ -20,6 +20,7 @@
  * "catalog.lock" (flock) keeps a second daemon off the same directory. */
 #include "catalog.h"
 
+#include "dirs.h"
 #include "log.h"
 #include "mem.h"
 
@@ -750,39 +751,6 @@ static struct cat_entry *cat_table_remove(gs_catalog *cat, const char *hash)
 
 /* ---- open / load ---- */
 
-static int cat_mkdir_p(const char *dir)
-{
-	char *p = xstrdup(dir);
-	int rc = 0;
-
-	for (char *s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) == 0) {
-			/* A new directory's entry is durable once its parent is fsynced. */
-			char *slash = strrchr(p, '/');
-			char *parent = slash && slash != p ? xstrndup(p, (size_t)(slash - p))
-				: xstrdup(slash ? "/" : ".");
-			int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (fd >= 0) {
-				fsync(fd);
-				close(fd);
-			}
-			free(parent);
-		} else if (errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
 static bool cat_is_record_name(const char *name, char hash[41])
 {
 	size_t n = strlen(name);
@@ -948,7 +916,7 @@ int catalog_open(const char *dir, gs_catalog **out)
 	pthread_mutex_init(&cat->write_lock, NULL);
 	cat_table_grow(cat);
 
-	if ((rc = cat_mkdir_p(dir)) < 0)
+	if ((rc = dirs_make(dir, 0755, true)) < 0)
 		goto fail;
 	cat->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cat->dir_fd < 0) {

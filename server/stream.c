@@ -56,6 +56,7 @@
 #include "stream.h"
 
 #include "bt.h"
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 #include "racache.h"
@@ -513,12 +514,7 @@ static void *fill_thread(void *arg)
 			}
 			if (s->deferred) {
 				struct timespec t;
-				now(&t);
-				t.tv_nsec += 500 * 1000000;
-				if (t.tv_nsec >= 1000000000) {
-					t.tv_sec++;
-					t.tv_nsec -= 1000000000;
-				}
+				clock_deadline(CLOCK_MONOTONIC, 500, &t);
 				pthread_cond_timedwait(&s->fill_cond, &s->lock, &t);
 			} else {
 				pthread_cond_wait(&s->fill_cond, &s->lock);
@@ -808,11 +804,7 @@ static int ensure_bt_opt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_t
 				now(&s->slot_wait_last);
 				fill_yield_locked(s);
 			}
-			slice.tv_nsec += 100 * 1000000;    /* recheck the cancel token */
-			if (slice.tv_nsec >= 1000000000) {
-				slice.tv_sec++;
-				slice.tv_nsec -= 1000000000;
-			}
+			clock_add_ms(&slice, 100);    /* recheck the cancel token */
 			pthread_cond_timedwait(&s->cond, &s->lock, &slice);
 			if (for_slot)
 				s->slot_waiters--;
@@ -972,12 +964,7 @@ static void *pump_thread(void *arg)
 			/* Engine timeout or error: back off, the reader will retry or fail itself. */
 			log_debug("pump %s/%u: chunk %lld: %s", f->hash, f->idx, (long long)c,
 				  strerror((int)-r));
-			now(&t);
-			t.tv_nsec += 200 * 1000000;
-			if (t.tv_nsec >= 1000000000) {
-				t.tv_sec++;
-				t.tv_nsec -= 1000000000;
-			}
+			clock_deadline(CLOCK_MONOTONIC, 200, &t);
 			pthread_cond_timedwait(&f->pump_cond, &s->lock, &t);
 		}
 	}
