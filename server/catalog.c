@@ -321,6 +321,25 @@ static int cat_json_uint(const cJSON *o, const char *key, bool required, double 
 }
 
 /* Optional string: absent or null -> NULL; anything else but a string is invalid. */
+/* Optional array member key of o with at most max elements: *arr is NULL (absent) or the
+ * array, *n its length. -1 when it is not an array or is longer. */
+static int cat_json_array(const cJSON *o, const char *key, unsigned max, const cJSON **arr,
+			  size_t *n)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+	int len;
+
+	*arr = NULL;
+	*n = 0;
+	if (!it)
+		return 0;
+	if (!cJSON_IsArray(it) || (len = cJSON_GetArraySize(it)) < 0 || (unsigned)len > max)
+		return -1;
+	*arr = it;
+	*n = (size_t)len;
+	return 0;
+}
+
 static int cat_json_str(const cJSON *o, const char *key, size_t cap, char **out)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -382,62 +401,45 @@ static int cat_record_from_json(const char *text, size_t len, const char *expect
 		goto out;
 	r->piece_length = (uint32_t)u;
 
-	it = cJSON_GetObjectItemCaseSensitive(root, "files");
-	if (it) {
-		if (!cJSON_IsArray(it))
+	size_t n;
+	if (cat_json_array(root, "files", CAT_MAX_FILES, &it, &n) < 0)
+		goto out;
+	if (n)
+		r->files = xcalloc(n, sizeof(*r->files));
+	const cJSON *f;
+	cJSON_ArrayForEach(f, it) {
+		cat_file *cf = &r->files[r->n_files];
+		if (!cJSON_IsObject(f) || cat_json_str(f, "path", CAT_MAX_STRING, &cf->path))
 			goto out;
-		int n = cJSON_GetArraySize(it);
-		if (n < 0 || (unsigned)n > CAT_MAX_FILES)
+		r->n_files++;  /* counted now so clear() frees the path */
+		if (!cf->path || !cf->path[0] ||
+		    cat_json_uint(f, "size", true, CAT_MAX_NUMBER, &cf->size))
 			goto out;
-		if (n)
-			r->files = xcalloc((size_t)n, sizeof(*r->files));
-		const cJSON *f;
-		cJSON_ArrayForEach(f, it) {
-			cat_file *cf = &r->files[r->n_files];
-			if (!cJSON_IsObject(f) || cat_json_str(f, "path", CAT_MAX_STRING, &cf->path))
-				goto out;
-			r->n_files++;  /* counted now so clear() frees the path */
-			if (!cf->path || !cf->path[0] ||
-			    cat_json_uint(f, "size", true, CAT_MAX_NUMBER, &cf->size))
-				goto out;
-		}
 	}
-	it = cJSON_GetObjectItemCaseSensitive(root, "chosen");
-	if (it) {
-		if (!cJSON_IsArray(it))
+	if (cat_json_array(root, "chosen", CAT_MAX_FILES, &it, &n) < 0)
+		goto out;
+	if (n)
+		r->chosen = xcalloc(n, sizeof(*r->chosen));
+	const cJSON *c;
+	cJSON_ArrayForEach(c, it) {
+		cat_chosen *cc = &r->chosen[r->n_chosen];
+		if (!cJSON_IsObject(c) || cat_json_str(c, "vpath", CAT_MAX_STRING, &cc->vpath))
 			goto out;
-		int n = cJSON_GetArraySize(it);
-		if (n < 0 || (unsigned)n > CAT_MAX_FILES)
+		r->n_chosen++;
+		if (cat_json_uint(c, "index", true, 4294967295.0, &u) ||
+		    (r->n_files && u >= r->n_files))
 			goto out;
-		if (n)
-			r->chosen = xcalloc((size_t)n, sizeof(*r->chosen));
-		const cJSON *c;
-		cJSON_ArrayForEach(c, it) {
-			cat_chosen *cc = &r->chosen[r->n_chosen];
-			if (!cJSON_IsObject(c) || cat_json_str(c, "vpath", CAT_MAX_STRING, &cc->vpath))
-				goto out;
-			r->n_chosen++;
-			if (cat_json_uint(c, "index", true, 4294967295.0, &u) ||
-			    (r->n_files && u >= r->n_files))
-				goto out;
-			cc->index = (uint32_t)u;
-		}
+		cc->index = (uint32_t)u;
 	}
-	it = cJSON_GetObjectItemCaseSensitive(root, "peers");
-	if (it) {
-		if (!cJSON_IsArray(it))
+	if (cat_json_array(root, "peers", CAT_MAX_PEERS, &it, &n) < 0)
+		goto out;
+	if (n)
+		r->peers = xcalloc(n + 1, sizeof(*r->peers));
+	const cJSON *p;
+	cJSON_ArrayForEach(p, it) {
+		if (!cJSON_IsString(p) || !cat_peer_valid(p->valuestring))
 			goto out;
-		int n = cJSON_GetArraySize(it);
-		if (n < 0 || (unsigned)n > CAT_MAX_PEERS)
-			goto out;
-		if (n)
-			r->peers = xcalloc((size_t)n + 1, sizeof(*r->peers));
-		const cJSON *p;
-		cJSON_ArrayForEach(p, it) {
-			if (!cJSON_IsString(p) || !cat_peer_valid(p->valuestring))
-				goto out;
-			r->peers[r->n_peers++] = xstrdup(p->valuestring);
-		}
+		r->peers[r->n_peers++] = xstrdup(p->valuestring);
 	}
 
 	r->info_len = info_len;
