@@ -525,6 +525,21 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	fs_fill_dir(req, ino, size, off, true);
 }
 
+/* Takes an open file off the mount's list and closes its stream handle. */
+static void fs_file_close(fs_mount *m, struct fs_file *f)
+{
+	pthread_mutex_lock(&m->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		m->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&m->lock);
+	stream_close(f->s);
+	free(f);
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_mount *m = fs_of(req);
@@ -562,16 +577,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* The open was interrupted: the kernel will never release this handle. */
-		pthread_mutex_lock(&m->lock);
-		if (f->prev)
-			f->prev->next = f->next;
-		else
-			m->files = f->next;
-		if (f->next)
-			f->next->prev = f->prev;
-		pthread_mutex_unlock(&m->lock);
-		stream_close(f->s);
-		free(f);
+		fs_file_close(m, f);
 	}
 }
 
@@ -672,16 +678,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	pthread_mutex_lock(&m->lock);
-	if (f->prev)
-		f->prev->next = f->next;
-	else
-		m->files = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
-	pthread_mutex_unlock(&m->lock);
-	stream_close(f->s);
-	free(f);
+	fs_file_close(m, f);
 	fuse_reply_err(req, 0);
 	mem_trim_soon();                /* the stream's buffers were just freed */
 }
