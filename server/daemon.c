@@ -13,6 +13,7 @@
 #include "api.h"
 #include "auth.h"
 #include "config.h"
+#include "disc_sync.h"
 #include "http_files.h"
 #include "http_server.h"
 #ifdef HAVE_FUSE
@@ -52,6 +53,7 @@ struct gs_daemon {
 	http_server *api;
 	http_server *stream;
 	gs_webhook *webhook;
+	gs_disc *disc;
 #ifdef HAVE_FUSE
 	fs_mount *fuse;
 #endif
@@ -107,6 +109,11 @@ struct gs_settings *daemon_settings(const gs_daemon *d)
 struct gs_webhook *daemon_webhook(const gs_daemon *d)
 {
 	return d->webhook;
+}
+
+struct gs_disc *daemon_disc(const gs_daemon *d)
+{
+	return d->disc;
 }
 
 bool daemon_fuse_mounted(const gs_daemon *d)
@@ -337,6 +344,8 @@ int daemon_run(const struct daemon_opts *o)
 		goto err_ports;
 	if (start_library(&d) < 0)
 		goto err_ports;
+	if (disc_open(cfg, d.torrents, d.library, d.state_dir, &d.disc) < 0)
+		goto err_ports;
 	if (start_port(&d, "api", cfg->api_port, api_routes, &d.api) < 0)
 		goto err_ports;
 	if (start_port(&d, "stream", cfg->proxy_listen_port, http_files_routes, &d.stream) < 0)
@@ -367,6 +376,7 @@ int daemon_run(const struct daemon_opts *o)
 	log_info("stopped cleanly");
 err_ports:
 	stop_all(&d);
+	disc_close(d.disc);             /* after the API: no handler uses it any more */
 	webhook_destroy(d.webhook);
 	if (d.torrents)
 		catalog_set_observer(torrents_catalog(d.torrents), NULL, NULL);
