@@ -230,9 +230,14 @@ static void state_load(disc_sched *s, time_t now)
 static void *worker(void *arg)
 {
 	disc_sched *s = arg;
-	bool first = true;
+	bool missed[DISC_KINDS];
+	time_t t0 = time(NULL);
 
 	pthread_mutex_lock(&s->lock);
+	/* What is due right at start-up was missed while gostream was down. */
+	for (int k = 0; k < DISC_KINDS; k++)
+		missed[k] = s->ops.enabled(s->ops.arg, k) &&
+			    disc_sched_due(&s->sched[k], t0, s->last[k]);
 	while (!s->stop) {
 		int kind = -1, id = 0;
 		bool dry = false;
@@ -246,19 +251,23 @@ static void *worker(void *arg)
 			s->requested = false;
 			trigger = "api";
 		} else {
-			for (int k = 0; k < DISC_KINDS && kind < 0; k++)
+			/* The due kind that waited longest goes first: a kind whose runs
+			 * outlast its interval cannot starve the others. */
+			for (int k = 0; k < DISC_KINDS; k++)
 				if (s->ops.enabled(s->ops.arg, k) &&
-				    disc_sched_due(&s->sched[k], now, s->last[k])) {
+				    disc_sched_due(&s->sched[k], now, s->last[k]) &&
+				    (kind < 0 || s->last[k] < s->last[kind]))
 					kind = k;
-					id = ++s->next_id;
-					trigger = first ? "missed" : "schedule";
-					s->last[k] = now;
-					state_save(s);
-				}
+			if (kind >= 0) {
+				id = ++s->next_id;
+				trigger = missed[kind] ? "missed" : "schedule";
+				missed[kind] = false;
+				s->last[kind] = now;
+				state_save(s);
+			}
 		}
 		if (kind < 0) {
 			struct timespec ts;
-			first = false;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
 			if (!s->requested && !s->stop)
