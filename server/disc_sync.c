@@ -89,6 +89,7 @@ struct gs_disc {
 	struct disc_torrentio tio;
 	struct disc_plex plex;
 	int fatal;                      /* -EACCES / -ECANCELED: end the run */
+	char fatal_msg[512];
 };
 
 /* ---- state files ---- */
@@ -827,8 +828,12 @@ static void pending_retry(gs_disc *d, struct run *r)
 
 /* ---- one candidate ---- */
 
-static bool fatal(gs_disc *d, int rc)
+/* Whether the run must end: a key refused (the message is kept for the run's error) or
+ * gostream stopping. */
+static bool fatal(gs_disc *d, int rc, const char *err)
 {
+	if (rc == -EACCES && !d->fatal_msg[0])
+		snprintf(d->fatal_msg, sizeof d->fatal_msg, "%s", err);
 	if (rc == -EACCES || rc == -ECANCELED || disc_net_stopped(d->net))
 		d->fatal = rc == -EACCES ? rc : -ECANCELED;
 	return d->fatal != 0;
@@ -907,7 +912,7 @@ static void do_movie(gs_disc *d, struct run *r, struct disc_title *t, int min_se
 
 	if (!t->imdb[0] && t->tmdb) {
 		rc = tmdb_imdb(&d->tmdb, false, t->tmdb, t->imdb, err, sizeof err);
-		if (fatal(d, rc))
+		if (fatal(d, rc, err))
 			return;
 		if (rc < 0) {
 			decide(d, r, decision_new(&c, NULL), "skip", rc != -ENOENT, "%s%s",
@@ -932,7 +937,7 @@ static void do_movie(gs_disc *d, struct run *r, struct disc_title *t, int min_se
 	}
 	const struct held *held = held_movie(d, t->tmdb, t->imdb);
 	rc = torrentio_streams(&d->tio, t->imdb, 0, 0, &v, &n, err, sizeof err);
-	if (fatal(d, rc) && rc != -EACCES) {
+	if (fatal(d, rc, err) && rc != -EACCES) {
 		disc_streams_free(v, n);
 		return;
 	}
@@ -961,7 +966,7 @@ static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_see
 
 	if (!t->imdb[0] && t->tmdb) {
 		rc = tmdb_imdb(&d->tmdb, true, t->tmdb, t->imdb, err, sizeof err);
-		if (fatal(d, rc))
+		if (fatal(d, rc, err))
 			return;
 	}
 	if (!t->imdb[0]) {
@@ -973,7 +978,7 @@ static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_see
 		return;
 	}
 	rc = tmdb_last_seasons(&d->tmdb, t->tmdb, seasons, &ns, err, sizeof err);
-	if (fatal(d, rc))
+	if (fatal(d, rc, err))
 		return;
 	if (rc < 0) {
 		decide(d, r, decision_new(&c, NULL), "skip", rc != -ENOENT, "%s%s",
@@ -1006,7 +1011,7 @@ static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_see
 		if (pack || !any) {
 			/* A full pack shows up among the streams of the season's first episode. */
 			rc = torrentio_streams(&d->tio, t->imdb, S, 1, &v, &n, err, sizeof err);
-			if (fatal(d, rc) && rc != -EACCES) {
+			if (fatal(d, rc, err) && rc != -EACCES) {
 				disc_streams_free(v, n);
 				return;
 			}
@@ -1048,7 +1053,7 @@ static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_see
 			}
 			const struct held *held = held_tv(d, t->tmdb, t->imdb, S, e);
 			rc = torrentio_streams(&d->tio, t->imdb, S, e, &v, &n, err, sizeof err);
-			if (fatal(d, rc) && rc != -EACCES) {
+			if (fatal(d, rc, err) && rc != -EACCES) {
 				disc_streams_free(v, n);
 				return;
 			}
@@ -1096,7 +1101,7 @@ static int collect(gs_disc *d, struct run *r, bool show, struct disc_title **v, 
 						ok++;
 						continue;
 					}
-					if (fatal(d, rc) && rc == -EACCES) {
+					if (fatal(d, rc, err) && rc == -EACCES) {
 						snprintf(r->error, sizeof r->error, "%s", err);
 						return rc;
 					}
@@ -1131,7 +1136,7 @@ static int run_watchlist(gs_disc *d, struct run *r)
 
 	if (rc < 0) {
 		snprintf(r->error, sizeof r->error, "%s", err);
-		fatal(d, rc);
+		fatal(d, rc, err);
 		return rc;
 	}
 	run_log(d, r, "info", "Plex watchlist: %zu titles", n);
@@ -1147,7 +1152,7 @@ static int run_watchlist(gs_disc *d, struct run *r)
 				continue;
 			}
 			rc = tmdb_search(&d->tmdb, t->show, t->title, t->year, &t->tmdb, err, sizeof err);
-			if (fatal(d, rc))
+			if (fatal(d, rc, err))
 				break;
 			if (rc < 0) {
 				decide(d, r, decision_new(&c, NULL), "skip", rc != -ENOENT, "%s%s",
@@ -1162,7 +1167,7 @@ static int run_watchlist(gs_disc *d, struct run *r)
 	}
 	disc_titles_free(v, n);
 	if (d->fatal == -EACCES && !r->error[0])
-		snprintf(r->error, sizeof r->error, "a service refused the key (see the log)");
+		snprintf(r->error, sizeof r->error, "%s", d->fatal_msg);
 	return d->fatal;
 }
 
@@ -1180,7 +1185,7 @@ static int run_lists(gs_disc *d, struct run *r, bool show)
 	}
 	disc_titles_free(v, n);
 	if (rc == 0 && d->fatal == -EACCES)
-		snprintf(r->error, sizeof r->error, "a service refused the key (see the log)");
+		snprintf(r->error, sizeof r->error, "%s", d->fatal_msg);
 	return rc ? rc : d->fatal;
 }
 
@@ -1246,6 +1251,7 @@ static void worker_run(void *arg, int kind, bool dry, const char *trigger, int i
 	d->cur = r;
 	pthread_mutex_unlock(&d->lock);
 	d->fatal = 0;
+	d->fatal_msg[0] = '\0';
 	run_log(d, r, "info", "%s sync started (%s%s)", disc_kind_name(kind), trigger,
 		dry ? ", dry run: nothing will change" : "");
 	held_load(d);
