@@ -818,6 +818,64 @@ out:
 	return rc;
 }
 
+/* GET /sync/events: the runs as server-sent events (start, log, progress, done). The
+ * reader waits at most a second per call and sends a comment line when nothing
+ * happened, so a client that left is noticed within a second (thread per connection). */
+struct sync_sse {
+	gs_disc *d;
+	struct disc_cursor c;
+	char *buf;
+	size_t off, len;
+};
+
+static ssize_t sync_sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct sync_sse *s = cls;
+	(void)pos;
+
+	if (s->off == s->len) {
+		free(s->buf);
+		s->buf = disc_events_next(s->d, &s->c, 1000);
+		if (!*s->buf) {
+			free(s->buf);
+			s->buf = xstrdup(":\n\n");
+		}
+		s->off = 0;
+		s->len = strlen(s->buf);
+	}
+	size_t n = s->len - s->off < max ? s->len - s->off : max;
+	memcpy(out, s->buf + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+static void sync_sse_free(void *cls)
+{
+	struct sync_sse *s = cls;
+
+	free(s->buf);
+	free(s);
+}
+
+static int on_sync_events(struct http_req *r)
+{
+	gs_disc *d = daemon_disc(r->ctx);
+
+	if (!d)
+		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "discovery not running");
+	struct sync_sse *s = xcalloc(1, sizeof *s);
+	s->d = d;
+	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+		sync_sse_read, s, sync_sse_free);
+	if (!resp) {
+		free(s);
+		return -EIO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	return http_reply(r, MHD_HTTP_OK, resp);
+}
+
 static int on_echo(struct http_req *r)
 {
 	return http_reply_text(r, MHD_HTTP_OK, "text/plain", PACKAGE_VERSION);
@@ -831,6 +889,7 @@ size_t api_routes(struct gs_daemon *d, struct http_route *out, size_t max)
 		{ "POST", "/settings", on_settings, d },
 		{ "POST", "/torrent/upload", on_upload, d },
 		{ "POST", "/sync", on_sync, d },
+		{ "GET", "/sync/events", on_sync_events, d },
 	};
 	size_t n = http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 

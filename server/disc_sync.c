@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RUN_LOG_MAX 1000
@@ -46,6 +47,7 @@ struct run {
 	enum run_state state;
 	char error[512];
 	unsigned looked, added, upgraded, skipped, errors, scans;
+	unsigned long log_total;        /* lines ever logged (the array keeps the last ones) */
 	cJSON *log;
 	cJSON *decisions;
 };
@@ -74,6 +76,9 @@ struct gs_disc {
 	disc_sched *sched;
 	struct disc_schedule sched_cfg[DISC_KINDS];
 	pthread_mutex_t lock;
+	pthread_cond_t changed;         /* broadcast on every log line and run start/end */
+	uint64_t seq;
+	bool closing;
 	struct run *cur, *last;
 	struct run *recent[4];          /* finished runs, newest first (decisions kept) */
 	cJSON *history;
@@ -181,6 +186,9 @@ static void run_log(gs_disc *d, struct run *r, const char *level, const char *fm
 	if (cJSON_GetArraySize(r->log) >= RUN_LOG_MAX)
 		cJSON_DeleteItemFromArray(r->log, 0);
 	cJSON_AddItemToArray(r->log, e);
+	r->log_total++;
+	d->seq++;
+	pthread_cond_broadcast(&d->changed);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -1283,6 +1291,8 @@ static void worker_run(void *arg, int kind, bool dry, const char *trigger, int i
 	cJSON_InsertItemInArray(d->history, 0, run_json(r, false));
 	if (cJSON_GetArraySize(d->history) > HISTORY_MAX)
 		cJSON_DeleteItemFromArray(d->history, HISTORY_MAX);
+	d->seq++;
+	pthread_cond_broadcast(&d->changed);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -1320,6 +1330,7 @@ int disc_open(const struct gs_config *cfg, struct gs_torrents *t, struct gs_libr
 	d->lib = lib;
 	d->dir = xasprintf("%s/discovery", state_dir);
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->changed, NULL);
 	if (mkdir(d->dir, 0700) < 0 && errno != EEXIST) {
 		rc = -errno;
 		log_error("discovery: cannot create %s: %s", d->dir, strerror(errno));
@@ -1367,6 +1378,7 @@ fail:
 	cJSON_Delete(d->blocklist);
 	cJSON_Delete(d->pending);
 	cJSON_Delete(d->history);
+	pthread_cond_destroy(&d->changed);
 	pthread_mutex_destroy(&d->lock);
 	free(d->dir);
 	free(d);
@@ -1377,6 +1389,10 @@ void disc_close(gs_disc *d)
 {
 	if (!d)
 		return;
+	pthread_mutex_lock(&d->lock);
+	d->closing = true;
+	pthread_cond_broadcast(&d->changed);
+	pthread_mutex_unlock(&d->lock);
 	disc_sched_stop(d->sched);
 	disc_net_destroy(d->net);
 	for (int i = 0; i < 4; i++)
@@ -1385,6 +1401,7 @@ void disc_close(gs_disc *d)
 	cJSON_Delete(d->pending);
 	cJSON_Delete(d->history);
 	free(d->held);
+	pthread_cond_destroy(&d->changed);
 	pthread_mutex_destroy(&d->lock);
 	free(d->dir);
 	free(d);
@@ -1558,4 +1575,91 @@ void disc_stats_get(gs_disc *d, struct disc_stats *s)
 	s->pending = (size_t)cJSON_GetArraySize(d->pending);
 	s->blocked = (size_t)cJSON_GetArraySize(d->blocklist);
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- server-sent events ---- */
+
+static void sse_append(char **out, const char *event, cJSON *data)
+{
+	char *text = cJSON_PrintUnformatted(data);
+	char *n = xasprintf("%sevent: %s\ndata: %s\n\n", *out ? *out : "", event, text);
+
+	cJSON_Delete(data);
+	free(text);
+	free(*out);
+	*out = n;
+}
+
+static struct run *run_by_id(gs_disc *d, int id)
+{
+	if (d->cur && d->cur->id == id)
+		return d->cur;
+	for (int i = 0; i < 4; i++)
+		if (d->recent[i] && d->recent[i]->id == id)
+			return d->recent[i];
+	return NULL;
+}
+
+/* New log lines of r since c->log_seen as "log" events. */
+static void sse_lines(char **out, struct run *r, struct disc_cursor *c)
+{
+	unsigned long kept = (unsigned long)cJSON_GetArraySize(r->log);
+	unsigned long first = r->log_total - kept;
+
+	if (c->log_seen < first)
+		c->log_seen = first;            /* dropped from the array meanwhile */
+	for (; c->log_seen < r->log_total; c->log_seen++) {
+		cJSON *e = cJSON_Duplicate(cJSON_GetArrayItem(r->log, (int)(c->log_seen - first)), 1);
+		cJSON_AddNumberToObject(e, "run", r->id);
+		sse_append(out, "log", e);
+	}
+}
+
+char *disc_events_next(gs_disc *d, struct disc_cursor *c, int wait_ms)
+{
+	char *out = NULL;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += wait_ms / 1000;
+	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->lock);
+	if (!c->started) {
+		c->started = true;
+		c->seq = d->seq;
+		if (d->cur) {   /* joined mid-run: the run so far */
+			c->run_id = d->cur->id;
+			sse_append(&out, "start", run_json(d->cur, false));
+			sse_lines(&out, d->cur, c);
+		}
+		pthread_mutex_unlock(&d->lock);
+		return out ? out : xstrdup("");
+	}
+	while (c->seq == d->seq && !d->closing)
+		if (pthread_cond_timedwait(&d->changed, &d->lock, &ts) != 0)
+			break;
+	c->seq = d->seq;
+	struct run *followed = c->run_id ? run_by_id(d, c->run_id) : NULL;
+	if (followed && !c->done_sent) {
+		sse_lines(&out, followed, c);
+		if (followed != d->cur) {
+			sse_append(&out, "done", run_json(followed, false));
+			c->done_sent = true;
+		} else {
+			sse_append(&out, "progress", run_json(followed, false));
+		}
+	}
+	if (d->cur && d->cur->id != c->run_id) {
+		c->run_id = d->cur->id;
+		c->log_seen = 0;
+		c->done_sent = false;
+		sse_append(&out, "start", run_json(d->cur, false));
+		sse_lines(&out, d->cur, c);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return out ? out : xstrdup("");
 }

@@ -44,6 +44,20 @@ int disc_unblock(gs_disc *d, const char *imdb, int64_t tmdb);
 /* A user removed rec (API rem): its title goes on the blocklist so syncs skip it. */
 void disc_title_removed(gs_disc *d, const cat_record *rec);
 
+/* Server-sent events of the runs (GET /sync/events): a cursor per client, zeroed first. */
+struct disc_cursor {
+	bool started, done_sent;
+	int run_id;
+	unsigned long log_seen;
+	uint64_t seq;
+};
+/* Waits up to wait_ms for news and returns them as SSE text ("event: start|log|progress|
+ * done
+data: <JSON>
+
+"...), "" when nothing happened. The caller frees it. */
+char *disc_events_next(gs_disc *d, struct disc_cursor *c, int wait_ms);
+
 struct disc_stats {
 	unsigned long runs;
 	bool running;

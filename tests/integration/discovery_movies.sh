@@ -73,9 +73,27 @@ ts = [json.loads(l)["t"] for l in open(sys.argv[1]) if json.loads(l)["service"] 
 print(min(b - a for a, b in zip(ts, ts[1:])))' "$FAKE_LOG")
 expect_eq "Torrentio requests at least ~1 s apart (min gap $gaps s)" "$("$PY" -c "print($gaps >= 0.9)")" True
 
-# 2. The real sync: two adds through the catalog and library, one Plex scan of movies/.
+# 2. The real sync: two adds through the catalog and library, one Plex scan of movies/,
+# followed live through GET /sync/events (server-sent events).
+curl -sN --max-time 60 "http://127.0.0.1:$GS_API_PORT/sync/events" > "$T/events" 2>&1 &
+EVPID=$!
+GS_PIDS+=("$EVPID")
+sleep 0.5
 gsync movies
 expect_eq "sync exit" "$rc" 0
+for ((i = 0; i < 50; i++)); do grep -q '^event: done' "$T/events" && break; sleep 0.1; done
+kill "$EVPID" 2>/dev/null; wait "$EVPID" 2>/dev/null
+ev=$("$PY" -c '
+import json, sys
+evs = [b for b in open(sys.argv[1]).read().split("\n\n") if b.startswith("event:")]
+out = []
+for b in evs:
+    name, data = b.split("\n", 1)
+    j = json.loads(data[len("data: "):])
+    out.append((name[7:], j.get("msg") or j.get("state")))
+print(out[0], out[1], out[-1], sum(1 for e in out if e[0] == "progress") > 0)' "$T/events")
+expect_eq "events: start, log lines, progress, done" "$ev" \
+	"('start', 'running') ('log', 'movies sync started (api)') ('done', 'ok') True"
 expect_match "summary" "$out" 'movies sync #[0-9]+ ok: looked at 3, added 2, upgraded 0, skipped 1, errors 0, Plex scans 1'
 expect_match "add lines" "$out" "add +Heat \(1995\) +\[2160p DV HDR REMUX Atmos, score 1225, 45 seeders, $H_HEAT_4K\]"
 L=$(list_api)

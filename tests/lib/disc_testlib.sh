@@ -57,16 +57,6 @@ sync_api() {
 	printf '%s' "${o%$'\n'*}"
 }
 
-# sync_wait_idle [SECONDS]: until no sync runs (and none is queued)
-sync_wait_idle() {
-	local secs=${1:-120} i s
-	for ((i = 0; i < secs * 10; i++)); do
-		s=$(sync_api '{"action":"status"}')
-		[ "$(printf '%s' "$s" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["running"])')" = False ] && return 0
-		sleep 0.1
-	done
-	fail "a sync still runs after ${secs}s"
-}
 
 # jpy JSON EXPR: evaluates EXPR on j (the parsed JSON)
 jpy() { printf '%s' "$1" | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"; }
