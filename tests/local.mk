@@ -124,12 +124,15 @@ EXTRA_DIST += tests/bench/B10_fuse_cached.sh \
 # Discovery (issue 16): pure rules unit-tested; the syncs against fake TMDB/Torrentio/Plex
 # services (tests/lib/fake_services.py, fixtures in tests/fixtures/discovery) and real
 # loopback seeders.
-check_PROGRAMS += tests/unit/disc_score_test
+check_PROGRAMS += tests/unit/disc_score_test tests/unit/disc_torrentio_test
 tests_unit_disc_score_test_SOURCES = tests/unit/disc_score_test.c tests/unit/testlib.h
 tests_unit_disc_score_test_LDADD = $(GS_TEST_LDADD)
+# disc_torrentio_test includes disc_torrentio.c (its stream parser is static).
+tests_unit_disc_torrentio_test_SOURCES = tests/unit/disc_torrentio_test.c tests/unit/testlib.h
+tests_unit_disc_torrentio_test_LDADD = $(GS_TEST_LDADD)
 GS_DISC_TESTS = tests/integration/discovery_movies.sh tests/integration/discovery_tv.sh \
 	tests/integration/discovery_sched.sh
-TESTS += tests/unit/disc_score_test $(GS_DISC_TESTS)
+TESTS += tests/unit/disc_score_test tests/unit/disc_torrentio_test $(GS_DISC_TESTS)
 EXTRA_DIST += $(GS_DISC_TESTS) tests/lib/fake_services.py tests/lib/disc_testlib.sh \
 	tests/fixtures/discovery/plex_watchlist.json \
 	tests/fixtures/discovery/tmdb_discover_movie.json \
