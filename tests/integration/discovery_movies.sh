@@ -151,6 +151,7 @@ r["torrentio:/stream/movie/tt0113277.json"] = {"status": 429, "times": 2, "then"
 r["torrentio:/stream/movie/tt0133093.json"] = {"status": 502, "html": True}
 r["tmdb:/movie/693134/external_ids"] = {"delay": 4, "times": 1, "then": {"file": "tmdb_external_ids_693134.json"}}
 r["torrentio:/stream/movie/tt15239678.json"] = {"body": "{\"streams\": [ {\"infoHash\": "}
+r["tmdb:/movie/now_playing"] = {"html": True}
 print(json.dumps(s))')"
 gsync movies --json
 expect_eq "a sync with errors exits 1" "$rc" 1
@@ -159,9 +160,10 @@ expect_eq "Heat asked 3 times this run (4 before, none while blocked)" "$(fake_c
 expect_match "HTML page named" "$(dec 'The Matrix' 'd["reason"]')" "^error: Torrentio: streams of tt0133093: HTTP 502 \(an HTML error page\) \(after 3 attempts\)$"
 expect_match "malformed JSON named" "$(dec 'Dune: Part Two' 'd["reason"]')" "^error: Torrentio: streams of tt15239678: malformed JSON in the answer \(HTTP 200, [0-9]+ bytes\)$"
 expect_match "the slow answer was retried" "$(cat "$T/gs.log")" 'TMDB: external_ids of film 693134: no answer within 3 s; retrying'
+expect_match "an HTML page with 200 is an error of that list only" "$(cat "$T/gs.log")" 'TMDB: list /movie/now_playing page 1: answered an HTML page instead of JSON \(HTTP 200\)'
 S=$(sync_api '{"action":"status"}')
 expect_eq "status: last run" "$(jpy "$S" '(j["running"], j["current"], j["last"]["state"], j["last"]["progress"]["errors"], j["last"]["progress"]["added"], j["last"]["dry_run"])')" \
-	"(False, None, 'ok', 2, 1, False)"
+	"(False, None, 'ok', 3, 1, False)"
 expect_match "status log" "$(jpy "$S" '[e["msg"] for e in j["last"]["log"]]')" 'movies sync ok: looked at 3, added 1'
 expect_eq "status history" "$(jpy "$S" '[h["kind"] for h in j["history"]]')" "['movies', 'movies', 'movies', 'movies', 'movies', 'movies']"
 M=$(curl -s "http://127.0.0.1:$GS_METRICS_PORT/metrics")
