@@ -688,11 +688,15 @@ static int parse(struct client *c, int argc, char **argv, const char **config, c
 
 	optind = 1;
 	opterr = 0;
-	while ((o = getopt_long(argc, argv, "c:u:jh", opts, NULL)) != -1) {
+	int li = -1;
+	while ((o = getopt_long(argc, argv, "c:u:jh", opts, &li)) != -1) {
+		/* the option's own name: argv[optind - 1] is its value when it takes one */
+		const char *name = li >= 0 ? opts[li].name : argv[optind - 1];
+		li = -1;
 		if (!is_add && (o == 't' || o == 'C' || o == 'i' || o == 'p'))
-			return usage_error(c, "%s is an option of `gostream add`", argv[optind - 1]);
+			return usage_error(c, "--%s is an option of `gostream add`", name);
 		if (!is_sync && (o == 'D' || o == 'v'))
-			return usage_error(c, "%s is an option of `gostream sync`", argv[optind - 1]);
+			return usage_error(c, "--%s is an option of `gostream sync`", name);
 		switch (o) {
 		case 'D': c->dry_run = true; break;
 		case 'v': c->verbose = true; break;
