@@ -62,6 +62,8 @@ expect_eq "Heat size from the title" "$(dec Heat 'd["size_bytes"]')" "$("$PY" -c
 expect_eq "Matrix: 1080p REMUX 5.1 over the stereo WEB and the 720p" "$(dec 'The Matrix' 'd["action"], d["hash"], d["score"]')" "('add', '$H_MATRIX_1080', 285)"
 expect_match "Dune: nothing passes (720p, TS)" "$(dec 'Dune: Part Two' 'd["action"], d["hash"], d["reason"]')" \
 	"^\('skip', None, 'no stream passes the rules \(2 streams: 1 CAM/TS, 1 below 1080p"
+q=$("$PY" -c 'import json,sys; print([json.loads(l)["query"] for l in open(sys.argv[1]) if json.loads(l)["key"] == "tmdb:/discover/movie"][0])' "$FAKE_LOG")
+expect_eq "TMDB asked with the default language and region" "$q" "{'page': '1', 'language': 'en-US', 'region': 'US'}"
 expect_eq "dry run adds nothing" "$(jpy "$(list_api)" 'len(j)')" 0
 expect_eq "dry run asks Plex nothing" "$(fake_count refresh)" 0
 expect_eq "dry run: the tracker was never asked" "$(fake_count announce)" 0
