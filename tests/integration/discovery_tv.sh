@@ -79,12 +79,18 @@ gsync tv --json
 expect_eq "removed episode skipped" "$(jpy "$out" '[(d["episode"], d["action"], d["reason"]) for d in j if d["episode"] == 1]')" \
 	"[(1, 'skip', 'removed by the user (blocklist)')]"
 expect_eq "two torrents left" "$(jpy "$(list_api)" 'len(j)')" 2
+gsync tv --verbose
+expect_eq "verbose exit" "$rc" 0
+expect_match "verbose: skip decisions too" "$out" 'skip +Slow Horses \(2022\) S03E01: removed by the user \(blocklist\)'
+expect_match "verbose: the log on stderr" "$err" 'tv sync started \(api\)'
 
 # Watchlist: Heat has its IMDB id in the Guid; The Matrix has none (TMDB search).
 gsync watchlist --json
 expect_eq "watchlist exit" "$rc" 0
-expect_eq "watchlist decisions" "$(jpy "$out" '[(d["title"], d["imdb"], d["action"], d["hash"]) for d in j]')" \
+expect_eq "watchlist films" "$(jpy "$out" '[(d["title"], d["imdb"], d["action"], d["hash"]) for d in j if d["kind"] == "movie"]')" \
 	"[('Heat', 'tt0113277', 'add', '$H_HEAT_4K'), ('The Matrix', 'tt0133093', 'add', '$H_MATRIX_1080')]"
+expect_eq "watchlist series: as the tv sync, all held or removed" "$(jpy "$out" '[(d["kind"], d["season"], d["episode"], d["action"]) for d in j if d["kind"] != "movie"]')" \
+	"[('season', 2, None, 'skip'), ('episode', 3, 1, 'skip'), ('episode', 3, 2, 'skip')]"
 expect_eq "no TMDB lookup for the Guid's film" "$(fake_count 'movie/949')" 0
 search=$("$PY" -c 'import json,sys; print([json.loads(l)["query"] for l in open(sys.argv[1]) if json.loads(l)["key"] == "tmdb:/search/movie"])' "$FAKE_LOG")
 expect_match "search by title and year" "$search" "'query': 'The Matrix', 'year': '1999'"
