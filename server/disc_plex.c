@@ -74,8 +74,9 @@ int plex_refresh(struct disc_plex *p, long long section, const char *path, char 
 {
 	char *auth = xasprintf("X-Plex-Token: %s", p->token);
 	const char *headers[] = { auth, NULL };
-	char *e = disc_url_escape(path);
-	char *url = xasprintf("%s/library/sections/%lld/refresh?path=%s", p->url, section, e);
+	char *e = path ? disc_url_escape(path) : NULL;
+	char *url = e ? xasprintf("%s/library/sections/%lld/refresh?path=%s", p->url, section, e)
+		      : xasprintf("%s/library/sections/%lld/refresh", p->url, section);
 	char what[128];
 	long status = 0;
 	int rc;

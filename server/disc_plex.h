@@ -21,7 +21,8 @@ struct disc_plex {
 /* The watchlist's films and series (tmdb/imdb filled when the Guids name them). */
 int plex_watchlist(struct disc_plex *p, struct disc_title **v, size_t *n, char *err,
 		   size_t errlen);
-/* Asks the server to scan one folder of a section. 0 or -errno. */
+/* Asks the server to scan one folder of a section (path NULL: the whole section).
+ * 0 or -errno. */
 int plex_refresh(struct disc_plex *p, long long section, const char *path, char *err,
 		 size_t errlen);
 

@@ -1197,25 +1197,34 @@ static int run_lists(gs_disc *d, struct run *r, bool show)
 	return rc ? rc : d->fatal;
 }
 
-/* One partial scan per changed folder (Plex's path is its own view of the library). */
+/* One partial scan per changed folder (Plex's path is its own view of the library); with
+ * no library root known, one full scan per changed section. */
 static void plex_scans(gs_disc *d, struct run *r)
 {
 	const struct gs_config *c = d->cfg;
 	const char *root = c->disc.plex_library_root[0] ? c->disc.plex_library_root :
 			   c->fuse_mount_path;
+	size_t rl = strlen(root);
 
+	if (!c->plex.url[0] || !c->plex.token[0]) {
+		run_log(d, r, "info", "library changed; no Plex scan (plex.url and plex.token "
+			"are not set)");
+		return;
+	}
 	for (size_t i = 0; i < d->nfolders; i++) {
 		struct folder *f = &d->folders[i];
 		char err[512];
-		if (!c->plex.url[0] || !c->plex.token[0] || f->section <= 0) {
-			if (i == 0)
-				run_log(d, r, "info", "library changed; no Plex scan (plex.url, "
-					"plex.token and plex.library_id are needed)");
-			break;
+		bool dup = false;
+		if (f->section <= 0) {
+			run_log(d, r, "info", "%s changed; no Plex scan (no plex library id)", f->path);
+			continue;
 		}
-		size_t rl = strlen(root);
-		char *path = xasprintf("%.*s/%s", (int)(rl && root[rl - 1] == '/' ? rl - 1 : rl),
-				       root, f->path);
+		for (size_t k = 0; !rl && k < i; k++)
+			dup = dup || d->folders[k].section == f->section;
+		if (dup)
+			continue;
+		char *path = rl ? xasprintf("%.*s/%s", (int)(root[rl - 1] == '/' ? rl - 1 : rl),
+					    root, f->path) : NULL;
 		int rc = plex_refresh(&d->plex, f->section, path, err, sizeof err);
 		if (rc < 0) {
 			run_log(d, r, "error", "%s", err);
@@ -1224,7 +1233,8 @@ static void plex_scans(gs_disc *d, struct run *r)
 			d->tot_errors++;
 			pthread_mutex_unlock(&d->lock);
 		} else {
-			run_log(d, r, "info", "Plex: scanning %s (section %lld)", path, f->section);
+			run_log(d, r, "info", "Plex: scanning %s (section %lld)",
+				path ? path : "the whole section", f->section);
 			pthread_mutex_lock(&d->lock);
 			r->scans++;
 			pthread_mutex_unlock(&d->lock);

@@ -28,7 +28,8 @@ routes() {       # routes DELAY PEERS
  "torrentio:/stream/movie/tt15239678.json": {"file": "torrentio_dune.json", "delay": '"$1"'}}}'
 }
 routes 0 '[]'
-GS_ENGINE_EXTRA=', "MetadataTimeoutSeconds": 3' disc_config "$T/c.json" \
+# No plex.library_root (nor FUSE mount): a changed section is scanned whole.
+DISC_PLEX_ROOT= GS_ENGINE_EXTRA=', "MetadataTimeoutSeconds": 3' disc_config "$T/c.json" \
 	'"discovery": { "movies_schedule": "off", "tv_schedule": "off", "watchlist_schedule": "off", "torrentio_interval_ms": 100 }'
 gs_start run --config "$T/c.json"
 gs_wait_ready
@@ -58,6 +59,8 @@ gsync movies --json
 expect_match "pending completed" "$(cat "$T/gs.log")" "pending Heat \(1995\) \($H_HEAT_4K\): added"
 expect_eq "Heat now held" "$(heat)" "('skip', 'already in the library (the same torrent)')"
 expect_eq "added once" "$(jpy "$(list_api)" '[t["hash"] for t in j]')" "['$H_HEAT_4K']"
+scan=$("$PY" -c 'import json,sys; print([(json.loads(l)["key"], json.loads(l)["query"]) for l in open(sys.argv[1]) if "refresh" in json.loads(l)["key"]])' "$FAKE_LOG")
+expect_eq "without a library root: one full scan of the section" "$scan" "[('plex:/library/sections/1/refresh', {})]"
 expect_eq "no pending left" "$(jpy "$(sync_api '{"action":"status"}')" 'j["pending"]')" 0
 gsync movies --json
 expect_eq "still once" "$(jpy "$(list_api)" 'len(j)')" 1

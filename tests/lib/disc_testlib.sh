@@ -20,13 +20,13 @@ disc_fake_start() {
 }
 
 # disc_config FILE [extra members...]: gs_config with every service pointing at the fakes
-# and the schedules off (each test turns on what it needs).
+# ($DISC_PLEX_ROOT: plex.library_root, default /mnt/plexlib).
 disc_config() {
 	local f=$1; shift
 	gs_config "$f" "\"tmdb_api_key\": \"${DISC_TMDB_KEY:-tmdb-test-key}\"" \
 		"\"tmdb_base_url\": \"$FAKE_URL/tmdb/3\"" \
 		"\"torrentio_base_url\": \"$FAKE_URL/torrentio\"" \
-		"\"plex\": { \"url\": \"$FAKE_URL/plex\", \"token\": \"plex-test-token\", \"library_id\": 1, \"tv_library_id\": 2, \"discover_url\": \"$FAKE_URL/discover\", \"library_root\": \"/mnt/plexlib\" }" \
+		"\"plex\": { \"url\": \"$FAKE_URL/plex\", \"token\": \"plex-test-token\", \"library_id\": 1, \"tv_library_id\": 2, \"discover_url\": \"$FAKE_URL/discover\", \"library_root\": \"${DISC_PLEX_ROOT-/mnt/plexlib}\" }" \
 		"$@"
 }
 
