@@ -12,6 +12,7 @@
 #include "config.h"
 #include "catalog.h"
 #include "daemon.h"
+#include "disc_sync.h"
 #include "log.h"
 #include "mem.h"
 #include "settings.h"
@@ -325,11 +326,17 @@ static int remove_title(gs_torrents *t, gs_streams *streams, const char *hash)
 static int action_rem(struct http_req *r, gs_torrents *t, const cJSON *body)
 {
 	const char *hash = need_hash(r, body, "rem");
+	cat_record *rec = NULL;
 	int rc;
 
 	if (!hash)
 		return 0;
+	catalog_get(torrents_catalog(t), hash, &rec);
 	rc = remove_title(t, daemon_streams(r->ctx), hash);
+	/* A user's removal keeps discovery from adding the title again. */
+	if (rc == 0 && rec)
+		disc_title_removed(daemon_disc(r->ctx), rec);
+	cat_record_free(rec);
 	if (rc == -ENOENT)
 		return http_reply_error(r, MHD_HTTP_NOT_FOUND, "unknown torrent hash \"%s\"", hash);
 	if (rc < 0)
@@ -769,6 +776,140 @@ out:
 	return rc;
 }
 
+/* ---- POST /sync: discovery (disc_sync.h) ---- */
+
+static int on_sync(struct http_req *r)
+{
+	gs_disc *d = daemon_disc(r->ctx);
+	cJSON *body, *res = NULL;
+	const char *action;
+	char err[512];
+	int rc;
+
+	if (!d)
+		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "discovery not running");
+	if (parse_action(r, &body, &action) <= 0)
+		return 0;
+	if (!action) {
+		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "missing field \"action\"");
+	} else if (strcmp(action, "start") == 0) {
+		int bad = 0, id = 0;
+		const char *kind = opt_string(body, "kind", &bad);
+		const cJSON *dry = cJSON_GetObjectItemCaseSensitive(body, "dry_run");
+		if (bad || !kind || (dry && !cJSON_IsBool(dry) && !cJSON_IsNull(dry))) {
+			rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "start: \"kind\" must be "
+				"\"movies\", \"tv\" or \"watchlist\" and \"dry_run\" true or false");
+			goto out;
+		}
+		rc = disc_start(d, kind, cJSON_IsTrue(dry), &id, err, sizeof err);
+		if (rc == -EBUSY) {
+			rc = http_reply_error(r, MHD_HTTP_CONFLICT, "%s", err);
+		} else if (rc < 0) {
+			rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s", err);
+		} else {
+			res = cJSON_CreateObject();
+			cJSON_AddNumberToObject(res, "run", id);
+			cJSON_AddStringToObject(res, "kind", kind);
+			cJSON_AddBoolToObject(res, "dry_run", cJSON_IsTrue(dry));
+			rc = http_reply_json(r, MHD_HTTP_ACCEPTED, res);
+		}
+	} else if (strcmp(action, "status") == 0) {
+		res = disc_status_json(d);
+		rc = http_reply_json(r, MHD_HTTP_OK, res);
+	} else if (strcmp(action, "decisions") == 0) {
+		const cJSON *run = cJSON_GetObjectItemCaseSensitive(body, "run");
+		if (!cJSON_IsNumber(run)) {
+			rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
+					      "decisions: \"run\" must be a run id (a number)");
+			goto out;
+		}
+		res = disc_decisions_json(d, run->valueint);
+		rc = res ? http_reply_json(r, MHD_HTTP_OK, res) :
+		     http_reply_error(r, MHD_HTTP_NOT_FOUND, "no recent run #%d", run->valueint);
+	} else if (strcmp(action, "blocklist") == 0) {
+		res = disc_blocklist_json(d);
+		rc = http_reply_json(r, MHD_HTTP_OK, res);
+	} else if (strcmp(action, "unblock") == 0) {
+		int bad = 0;
+		const char *imdb = opt_string(body, "imdb", &bad);
+		const cJSON *tmdb = cJSON_GetObjectItemCaseSensitive(body, "tmdb");
+		if (bad || (!imdb && !cJSON_IsNumber(tmdb))) {
+			rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
+				"unblock: give \"imdb\" (\"tt...\") or \"tmdb\" (a number)");
+			goto out;
+		}
+		res = cJSON_CreateObject();
+		cJSON_AddNumberToObject(res, "removed", disc_unblock(d, imdb,
+			cJSON_IsNumber(tmdb) ? (int64_t)tmdb->valuedouble : 0));
+		rc = http_reply_json(r, MHD_HTTP_OK, res);
+	} else {
+		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST, "unknown action \"%.40s\" (start, "
+				      "status, decisions, blocklist, unblock)", action);
+	}
+out:
+	cJSON_Delete(res);
+	cJSON_Delete(body);
+	return rc;
+}
+
+/* GET /sync/events: the runs as server-sent events (start, log, progress, done). The
+ * reader waits at most a second per call and sends a comment line when nothing
+ * happened, so a client that left is noticed within a second (thread per connection). */
+struct sync_sse {
+	gs_disc *d;
+	struct disc_cursor c;
+	char *buf;
+	size_t off, len;
+};
+
+static ssize_t sync_sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct sync_sse *s = cls;
+	(void)pos;
+
+	if (s->off == s->len) {
+		free(s->buf);
+		s->buf = disc_events_next(s->d, &s->c, 1000);
+		if (!*s->buf) {
+			free(s->buf);
+			s->buf = xstrdup(":\n\n");
+		}
+		s->off = 0;
+		s->len = strlen(s->buf);
+	}
+	size_t n = s->len - s->off < max ? s->len - s->off : max;
+	memcpy(out, s->buf + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+static void sync_sse_free(void *cls)
+{
+	struct sync_sse *s = cls;
+
+	free(s->buf);
+	free(s);
+}
+
+static int on_sync_events(struct http_req *r)
+{
+	gs_disc *d = daemon_disc(r->ctx);
+
+	if (!d)
+		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "discovery not running");
+	struct sync_sse *s = xcalloc(1, sizeof *s);
+	s->d = d;
+	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+		sync_sse_read, s, sync_sse_free);
+	if (!resp) {
+		free(s);
+		return -EIO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	return http_reply(r, MHD_HTTP_OK, resp);
+}
+
 static int on_echo(struct http_req *r)
 {
 	return http_reply_text(r, MHD_HTTP_OK, "text/plain", PACKAGE_VERSION);
@@ -781,6 +922,8 @@ size_t api_routes(struct gs_daemon *d, struct http_route *out, size_t max)
 		{ "POST", "/torrents", on_torrents, d },
 		{ "POST", "/settings", on_settings, d },
 		{ "POST", "/torrent/upload", on_upload, d },
+		{ "POST", "/sync", on_sync, d },
+		{ "GET", "/sync/events", on_sync_events, d },
 	};
 	size_t n = http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 

@@ -5,6 +5,7 @@
 #include "cfg.h"
 
 #include "auth.h"
+#include "disc_sched.h"
 #include "log.h"
 #include "mem.h"
 
@@ -169,6 +170,63 @@ static const struct cfg_field fields[] = {
 	    "longest a read waits for the swarm"),
 	INT("engine.MetadataTimeoutSeconds", engine.MetadataTimeoutSeconds, 60, 1, 3600,
 	    CFG_LIVE, "longest an add waits for metadata"),
+	/* Discovery (disc_*.c): the original's defaults; schedules run only once the keys
+	 * they need are set (tmdb_api_key for films/series, plex.token for the watchlist). */
+	STR("tmdb_base_url", disc.tmdb_base_url, "https://api.themoviedb.org/3", 0, check_opt_url,
+	    "TMDB v3 API base URL"),
+	STR("torrentio_base_url", disc.torrentio_base_url, "https://torrentio.strem.fun", 0,
+	    check_opt_url, "Torrentio base URL"),
+	STR("plex.discover_url", disc.plex_discover_url, "https://discover.provider.plex.tv", 0,
+	    check_opt_url, "Plex watchlist service (discover.provider.plex.tv)"),
+	INT("plex.tv_library_id", disc.plex_tv_library_id, 0, 0, 1000000, 0,
+	    "Plex section id of the series; 0 = plex.library_id"),
+	STR("plex.library_root", disc.plex_library_root, "", 0, NULL,
+	    "the library root as Plex sees it, for partial scans; empty = fuse_mount_path"),
+	STR("discovery.movies_schedule", disc.movies_schedule, "mon,thu 03:00", 0,
+	    disc_sched_check, "film sync: \"DAYS HH:MM\" (daily or mon,tue,...), \"hourly\", "
+	    "\"every N(s|m|h)\" or \"off\""),
+	STR("discovery.tv_schedule", disc.tv_schedule, "wed,fri 04:00", 0, disc_sched_check,
+	    "series sync schedule (same forms)"),
+	STR("discovery.watchlist_schedule", disc.watchlist_schedule, "hourly", 0, disc_sched_check,
+	    "Plex watchlist sync schedule (same forms)"),
+	LIST("discovery.languages", disc.languages, 0, 8, 0, NULL,
+	     "TMDB languages asked for (e.g. [\"en-US\", \"it-IT\"]); empty = en-US"),
+	LIST("discovery.regions", disc.regions, 0, 8, 0, NULL,
+	     "TMDB regions (e.g. [\"US\", \"IT\"]); empty = US"),
+	INT("discovery.tmdb_pages", disc.tmdb_pages, 1, 1, 20, 0, "pages read from each TMDB list"),
+	INT("discovery.movies_min_seeders", disc.movies_min_seeders, 20, 0, 100000, 0,
+	    "fewest seeders a film's torrent may have"),
+	INT("discovery.tv_min_seeders", disc.tv_min_seeders, 5, 0, 100000, 0,
+	    "fewest seeders a series torrent may have"),
+	INT("discovery.watchlist_min_seeders", disc.watchlist_min_seeders, 10, 0, 100000, 0,
+	    "fewest seeders for a watchlist title (older films)"),
+	INT("discovery.min_resolution", disc.min_resolution, 1080, 480, 2160, 0,
+	    "lowest resolution taken (the ladder: 4K DV > 4K HDR10+ > 4K HDR > 4K > 1080p "
+	    "REMUX > 1080p); CAM/TS are always refused"),
+	INT("discovery.movie_4k_min_mb", disc.movie_4k_min_mb, 10240, 0, 10485760, 0,
+	    "smallest 4K film (MB)"),
+	INT("discovery.movie_4k_max_mb", disc.movie_4k_max_mb, 61440, 0, 10485760, 0,
+	    "largest 4K film (MB)"),
+	INT("discovery.movie_1080p_min_mb", disc.movie_1080p_min_mb, 4096, 0, 10485760, 0,
+	    "smallest film below 4K (MB)"),
+	INT("discovery.movie_1080p_max_mb", disc.movie_1080p_max_mb, 20480, 0, 10485760, 0,
+	    "largest film below 4K (MB)"),
+	INT("discovery.tv_min_mb", disc.tv_min_mb, 1024, 0, 10485760, 0,
+	    "smallest series torrent as Torrentio sizes it (MB)"),
+	INT("discovery.tv_max_mb", disc.tv_max_mb, 30720, 0, 10485760, 0,
+	    "largest series torrent as Torrentio sizes it (MB)"),
+	DBL("discovery.movies_upgrade_factor", disc.movies_upgrade_factor, 1.1, 1.0, 100,
+	    "a film is replaced only by a score above this times its own"),
+	DBL("discovery.tv_upgrade_factor", disc.tv_upgrade_factor, 1.2, 1.0, 100,
+	    "a season or episode is replaced only by a score above this times its own"),
+	INT("discovery.torrentio_interval_ms", disc.torrentio_interval_ms, 1000, 0, 60000, 0,
+	    "least time between two Torrentio requests"),
+	INT("discovery.timeout_seconds", disc.timeout_seconds, 30, 1, 600, 0,
+	    "longest one request to a service may take"),
+	INT("discovery.retries", disc.retries, 3, 0, 10, 0,
+	    "retries of a request after 429, 5xx or a network error"),
+	INT("discovery.backoff_ms", disc.backoff_ms, 2000, 10, 600000, 0,
+	    "first wait before a retry (doubles each time; a 429's Retry-After wins)"),
 };
 
 const struct cfg_field *cfg_fields(size_t *count)

@@ -61,6 +61,19 @@ struct gs_config {
 	char *webhook_token;
 	char **http_auth;               /* NULL-terminated "name:password" (streaming port) */
 	struct gs_engine_settings engine;
+	/* Discovery (disc_*.c): services, schedules and the original's selection rules. */
+	struct {
+		char *tmdb_base_url, *torrentio_base_url, *plex_discover_url, *plex_library_root;
+		long long plex_tv_library_id;
+		char *movies_schedule, *tv_schedule, *watchlist_schedule;
+		char **languages, **regions;
+		long long tmdb_pages, movies_min_seeders, tv_min_seeders, watchlist_min_seeders;
+		long long min_resolution;
+		long long movie_4k_min_mb, movie_4k_max_mb, movie_1080p_min_mb, movie_1080p_max_mb;
+		long long tv_min_mb, tv_max_mb;
+		double movies_upgrade_factor, tv_upgrade_factor;
+		long long torrentio_interval_ms, timeout_seconds, retries, backoff_ms;
+	} disc;
 };
 
 enum cfg_type {

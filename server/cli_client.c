@@ -45,6 +45,13 @@ static const char usage_rm[] =
 static const char usage_status[] =
 	"usage: gostream status [--json] [--config FILE] [--url URL]\n"
 	"Shows the daemon's version, uptime, torrent count and the torrents awake now.\n";
+static const char usage_sync[] =
+	"usage: gostream sync movies|tv|watchlist [--dry-run] [--json] [--verbose]\n"
+	"                     [--config FILE] [--url URL]\n"
+	"Asks the running daemon for one discovery sync and waits for it: prints a summary\n"
+	"(--json: one JSON array of decisions, one object per candidate title), --verbose adds\n"
+	"every decision and the run's log. --dry-run changes nothing. Exit status 0 when the\n"
+	"sync ran without an error, 1 when it failed or a title had an error.\n";
 static const char usage_common[] =
 	"The daemon's address comes from the config (gostorm_url if changed, else\n"
 	"listen_address and api_port); the token from $GOSTREAM_TOKEN or api_token.\n"
@@ -61,6 +68,8 @@ struct client {
 	const char *title, *category, *imdb;
 	const char *peers[CLIENT_MAX_PEERS + 1];
 	int npeers;
+	/* sync */
+	bool dry_run, verbose;
 	const char *arg;                /* LINK or HASH */
 };
 
@@ -467,6 +476,148 @@ out:
 	return rc;
 }
 
+/* ---- gostream sync (discovery, POST /sync) ---- */
+
+#define SYNC_WAIT_S (6 * 3600)          /* longest we wait for a sync to start and end */
+
+static int sync_call(struct client *c, const cJSON *body, struct reply *r)
+{
+	char *url = xasprintf("%s/sync", c->api);
+	char *text = cJSON_PrintUnformatted(body);
+	int rc = request(c, url, text, CLIENT_TIMEOUT, NULL, r);
+
+	free(text);
+	free(url);
+	return rc;
+}
+
+static const cJSON *run_with_id(const cJSON *st, int id)
+{
+	const char *keys[] = { "current", "last" };
+	const cJSON *h;
+
+	for (int i = 0; i < 2; i++) {
+		const cJSON *x = cJSON_GetObjectItemCaseSensitive(st, keys[i]);
+		if (cJSON_IsObject(x) && num(x, "id") == id)
+			return x;
+	}
+	cJSON_ArrayForEach(h, cJSON_GetObjectItemCaseSensitive(st, "history"))
+		if (num(h, "id") == id)
+			return h;
+	return NULL;
+}
+
+static void print_decision(const cJSON *d)
+{
+	const cJSON *se = cJSON_GetObjectItemCaseSensitive(d, "season");
+	const cJSON *ep = cJSON_GetObjectItemCaseSensitive(d, "episode");
+	char what[64] = "";
+
+	if (cJSON_IsNumber(ep))
+		snprintf(what, sizeof what, " S%02dE%02d", se->valueint, ep->valueint);
+	else if (cJSON_IsNumber(se))
+		snprintf(what, sizeof what, " season %d", se->valueint);
+	printf("%-7s  %s (%.0f)%s", str(d, "action"), str(d, "title"), num(d, "year"), what);
+	if (*str(d, "hash"))
+		printf("  [%s, score %.0f, %.0f seeders, %s]", str(d, "quality"), num(d, "score"),
+		       num(d, "seeders"), str(d, "hash"));
+	printf(": %s\n", str(d, "reason"));
+}
+
+static int cmd_sync(struct client *c)
+{
+	cJSON *b = cJSON_CreateObject(), *st = NULL, *res = NULL;
+	struct reply r;
+	time_t t0 = time(NULL);
+	int id = 0, rc, seen_log = 0;
+	bool said_wait = false;
+
+	cJSON_AddStringToObject(b, "action", "start");
+	cJSON_AddStringToObject(b, "kind", c->arg);
+	cJSON_AddBoolToObject(b, "dry_run", c->dry_run);
+	/* One sync runs at a time: wait for the running one to end first. */
+	for (;;) {
+		if ((rc = sync_call(c, b, &r)))
+			goto out;
+		if (r.status != 409 || time(NULL) - t0 > SYNC_WAIT_S)
+			break;
+		if (!said_wait)
+			fprintf(stderr, "gostream sync: another sync is running; waiting for it\n");
+		said_wait = true;
+		free(r.body);
+		sleep(2);
+	}
+	rc = json_reply(c, &r, &res);
+	free(r.body);
+	if (rc)
+		goto out;
+	id = (int)num(res, "run");
+	cJSON_Delete(res);
+	res = NULL;
+	cJSON_DeleteItemFromObject(b, "kind");
+	cJSON_DeleteItemFromObject(b, "dry_run");
+	cJSON_ReplaceItemInObject(b, "action", cJSON_CreateString("status"));
+	const cJSON *run = NULL;
+	for (;;) {
+		cJSON_Delete(st);
+		st = NULL;
+		if ((rc = sync_call(c, b, &r)))
+			goto out;
+		rc = json_reply(c, &r, &st);
+		free(r.body);
+		if (rc)
+			goto out;
+		run = run_with_id(st, id);
+		const cJSON *log = cJSON_GetObjectItemCaseSensitive(run, "log");
+		int nlog = cJSON_GetArraySize(log);
+		if (c->verbose && !c->json)
+			for (; seen_log < nlog; seen_log++)
+				fprintf(stderr, "  %s\n", str(cJSON_GetArrayItem(log, seen_log), "msg"));
+		if (run && strcmp(str(run, "state"), "running") != 0)
+			break;
+		if (time(NULL) - t0 > SYNC_WAIT_S) {
+			fprintf(stderr, "gostream sync: run #%d still not done after %d s\n", id,
+				SYNC_WAIT_S);
+			rc = EXIT_RUNTIME;
+			goto out;
+		}
+		usleep(300 * 1000);
+	}
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "action", "decisions");
+	cJSON_AddNumberToObject(q, "run", id);
+	rc = sync_call(c, q, &r);
+	cJSON_Delete(q);
+	if (rc)
+		goto out;
+	rc = json_reply(c, &r, &res);
+	free(r.body);
+	if (rc)
+		goto out;
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(run, "progress");
+	bool failed = strcmp(str(run, "state"), "ok") != 0 || num(p, "errors") > 0;
+	if (c->json) {
+		print_json(res);
+	} else {
+		const cJSON *d;
+		cJSON_ArrayForEach(d, res)
+			if (c->verbose || strcmp(str(d, "action"), "skip") != 0)
+				print_decision(d);
+		printf("%s sync #%d%s %s: looked at %.0f, added %.0f, upgraded %.0f, skipped %.0f, "
+		       "errors %.0f, Plex scans %.0f\n", c->arg, id, c->dry_run ? " (dry run)" : "",
+		       str(run, "state"), num(p, "looked_at"), num(p, "added"), num(p, "upgraded"),
+		       num(p, "skipped"), num(p, "errors"), num(p, "plex_scans"));
+	}
+	if (*str(run, "error"))
+		fprintf(stderr, "gostream sync: %s\n", str(run, "error"));
+	rc = failed ? EXIT_RUNTIME : EXIT_OK;
+out:
+	cJSON_Delete(res);
+	cJSON_Delete(st);
+	cJSON_Delete(b);
+	return rc;
+}
+
 static char *strip_slash(char *u)
 {
 	size_t n = strlen(u);
@@ -527,18 +678,28 @@ static int parse(struct client *c, int argc, char **argv, const char **config, c
 		{ "category", required_argument, NULL, 'C' },
 		{ "imdb", required_argument, NULL, 'i' },
 		{ "peer", required_argument, NULL, 'p' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool is_add = strcmp(c->cmd, "add") == 0;
+	bool is_add = strcmp(c->cmd, "add") == 0, is_sync = strcmp(c->cmd, "sync") == 0;
 	int o;
 
 	optind = 1;
 	opterr = 0;
-	while ((o = getopt_long(argc, argv, "c:u:jh", opts, NULL)) != -1) {
+	int li = -1;
+	while ((o = getopt_long(argc, argv, "c:u:jh", opts, &li)) != -1) {
+		/* the option's own name: argv[optind - 1] is its value when it takes one */
+		const char *name = li >= 0 ? opts[li].name : argv[optind - 1];
+		li = -1;
 		if (!is_add && (o == 't' || o == 'C' || o == 'i' || o == 'p'))
-			return usage_error(c, "%s is an option of `gostream add`", argv[optind - 1]);
+			return usage_error(c, "--%s is an option of `gostream add`", name);
+		if (!is_sync && (o == 'D' || o == 'v'))
+			return usage_error(c, "--%s is an option of `gostream sync`", name);
 		switch (o) {
+		case 'D': c->dry_run = true; break;
+		case 'v': c->verbose = true; break;
 		case 'c': *config = optarg; break;
 		case 'u': *url = optarg; break;
 		case 'j': c->json = true; break;
@@ -565,11 +726,16 @@ static int parse(struct client *c, int argc, char **argv, const char **config, c
 			return usage_error(c, "unknown option %s", argv[optind - 1]);
 		}
 	}
-	bool wants_arg = is_add || strcmp(c->cmd, "rm") == 0;
+	bool wants_arg = is_add || is_sync || strcmp(c->cmd, "rm") == 0;
 	if (wants_arg && optind >= argc)
-		return usage_error(c, "missing %s", is_add ? "LINK" : "HASH");
+		return usage_error(c, "missing %s", is_add ? "LINK" : is_sync ?
+				   "what to sync (movies, tv or watchlist)" : "HASH");
 	if (wants_arg)
 		c->arg = argv[optind++];
+	if (is_sync && strcmp(c->arg, "movies") != 0 && strcmp(c->arg, "tv") != 0 &&
+	    strcmp(c->arg, "watchlist") != 0)
+		return usage_error(c, "what to sync must be movies, tv or watchlist (got \"%s\")",
+				   c->arg);
 	if (optind < argc)
 		return usage_error(c, "unexpected argument \"%s\"", argv[optind]);
 	return 0;
@@ -589,6 +755,8 @@ int cli_client_main(int argc, char **argv)
 		c.usage = usage_ls;
 	else if (strcmp(c.cmd, "rm") == 0)
 		c.usage = usage_rm;
+	else if (strcmp(c.cmd, "sync") == 0)
+		c.usage = usage_sync;
 	else
 		c.usage = usage_status;
 	rc = parse(&c, argc, argv, &config, &url);
@@ -617,6 +785,8 @@ int cli_client_main(int argc, char **argv)
 		rc = cmd_ls(&c);
 	else if (strcmp(c.cmd, "rm") == 0)
 		rc = cmd_rm(&c);
+	else if (strcmp(c.cmd, "sync") == 0)
+		rc = cmd_sync(&c);
 	else
 		rc = cmd_status(&c);
 	curl_global_cleanup();

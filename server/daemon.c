@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "config.h"
 #include "dirs.h"
+#include "disc_sync.h"
 #include "http_files.h"
 #include "http_server.h"
 #ifdef HAVE_FUSE
@@ -53,6 +54,7 @@ struct gs_daemon {
 	http_server *api;
 	http_server *stream;
 	gs_webhook *webhook;
+	gs_disc *disc;
 #ifdef HAVE_FUSE
 	fs_mount *fuse;
 #endif
@@ -108,6 +110,11 @@ struct gs_settings *daemon_settings(const gs_daemon *d)
 struct gs_webhook *daemon_webhook(const gs_daemon *d)
 {
 	return d->webhook;
+}
+
+struct gs_disc *daemon_disc(const gs_daemon *d)
+{
+	return d->disc;
 }
 
 bool daemon_fuse_mounted(const gs_daemon *d)
@@ -316,6 +323,8 @@ int daemon_run(const struct daemon_opts *o)
 		goto err_ports;
 	if (start_library(&d) < 0)
 		goto err_ports;
+	if (disc_open(cfg, d.torrents, d.library, d.state_dir, &d.disc) < 0)
+		goto err_ports;
 	if (start_port(&d, "api", cfg->api_port, api_routes, &d.api) < 0)
 		goto err_ports;
 	if (start_port(&d, "stream", cfg->proxy_listen_port, http_files_routes, &d.stream) < 0)
@@ -346,6 +355,7 @@ int daemon_run(const struct daemon_opts *o)
 	log_info("stopped cleanly");
 err_ports:
 	stop_all(&d);
+	disc_close(d.disc);             /* after the API: no handler uses it any more */
 	webhook_destroy(d.webhook);
 	if (d.torrents)
 		catalog_set_observer(torrents_catalog(d.torrents), NULL, NULL);

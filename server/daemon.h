@@ -47,6 +47,9 @@ struct gs_settings *daemon_settings(const gs_daemon *d);
 struct gs_webhook;
 /* The webhook state (metrics port), or NULL before start-up made it. */
 struct gs_webhook *daemon_webhook(const gs_daemon *d);
+struct gs_disc;
+/* Auto-discovery (syncs, scheduler), or NULL before start-up made it. */
+struct gs_disc *daemon_disc(const gs_daemon *d);
 /* Whether the FUSE mount was started (fuse_mount_path set and mounted). */
 bool daemon_fuse_mounted(const gs_daemon *d);
 

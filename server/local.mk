@@ -14,6 +14,10 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/daemon.c %D%/daemon.h \
 	%D%/dirs.c %D%/dirs.h \
 	%D%/demo.c %D%/demo.h \
+	%D%/disc_net.c %D%/disc_net.h %D%/disc_plex.c %D%/disc_plex.h \
+	%D%/disc_sched.c %D%/disc_sched.h %D%/disc_score.c %D%/disc_score.h \
+	%D%/disc_sync.c %D%/disc_sync.h %D%/disc_tmdb.c %D%/disc_tmdb.h \
+	%D%/disc_torrentio.c %D%/disc_torrentio.h \
 	%D%/http_files.c %D%/http_files.h \
 	%D%/http_range.c %D%/http_range.h \
 	%D%/http_server.c %D%/http_server.h \

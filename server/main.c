@@ -43,6 +43,8 @@ static const char usage_main[] =
 	"  ls                            list the daemon's torrents\n"
 	"  rm HASH                       remove a torrent from the daemon\n"
 	"  status                        the daemon's version, uptime and awake torrents\n"
+	"  sync movies|tv|watchlist [--dry-run] [--verbose]\n"
+	"                                run one discovery sync in the daemon and wait for it\n"
 	"                                (client commands take --json, --config, --url)\n"
 	"  version                       version, build options and library versions\n"
 	"  help                          this text\n"
@@ -193,7 +195,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "info") == 0)
 		return bt_cli_info(argc - 1, argv + 1);
 	if (strcmp(cmd, "add") == 0 || strcmp(cmd, "ls") == 0 || strcmp(cmd, "rm") == 0 ||
-	    strcmp(cmd, "status") == 0)
+	    strcmp(cmd, "status") == 0 || strcmp(cmd, "sync") == 0)
 		return cli_client_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0) {
 		fputs(usage_main, stdout);

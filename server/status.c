@@ -14,6 +14,7 @@
 #include "stream.h"
 #include "torrents.h"
 #include "webhook.h"
+#include "disc_sync.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -124,6 +125,7 @@ struct snapshot {
 	bt_engine_counters ec;
 	struct http_files_stats hf;
 	struct webhook_stats wh;
+	struct disc_stats disc;         /* discovery (zeros when it is not running) */
 	size_t catalogued;
 	/* awake torrents, summed and listed */
 	struct torrent_row *rows;
@@ -193,6 +195,7 @@ static void snapshot_take(gs_daemon *d, struct snapshot *sn)
 		sn->have_webhook = true;
 		webhook_stats_get(daemon_webhook(d), &sn->wh);
 	}
+	disc_stats_get(daemon_disc(d), &sn->disc);
 }
 
 static void snapshot_free(struct snapshot *sn)
@@ -359,6 +362,16 @@ static int metrics_json(struct http_req *r, gs_daemon *d, const struct snapshot 
 	num(h, "open_bodies", (double)sn->hf.open_bodies);
 	if (sn->have_webhook)
 		webhook_json(daemon_webhook(d), o);
+	cJSON *ds = cJSON_AddObjectToObject(o, "discovery");
+	num(ds, "runs", (double)sn->disc.runs);
+	cJSON_AddBoolToObject(ds, "running", sn->disc.running);
+	num(ds, "added", (double)sn->disc.added);
+	num(ds, "upgraded", (double)sn->disc.upgraded);
+	num(ds, "errors", (double)sn->disc.errors);
+	num(ds, "pending", (double)sn->disc.pending);
+	num(ds, "blocklisted", (double)sn->disc.blocked);
+	num(ds, "requests", (double)sn->disc.requests);
+	num(ds, "retries", (double)sn->disc.retries);
 	int rc = http_reply_json(r, MHD_HTTP_OK, o);
 	cJSON_Delete(o);
 	return rc;
@@ -629,6 +642,21 @@ static int metrics_prometheus(struct http_req *r, const struct snapshot *sn)
 		prom_one(&p, "webhook_sessions", "gauge", "Players playing now, as webhooks told.",
 			 (double)w->sessions);
 	}
+	prom_one(&p, "sync_runs_total", "counter", "Discovery syncs run since start.",
+		 (double)sn->disc.runs);
+	prom_one(&p, "sync_running", "gauge", "1 while a discovery sync runs.",
+		 sn->disc.running ? 1 : 0);
+	prom_one(&p, "sync_added_total", "counter", "Titles discovery added.", (double)sn->disc.added);
+	prom_one(&p, "sync_upgraded_total", "counter", "Titles discovery replaced by better ones.",
+		 (double)sn->disc.upgraded);
+	prom_one(&p, "sync_errors_total", "counter", "Discovery errors (services, adds).",
+		 (double)sn->disc.errors);
+	prom_one(&p, "sync_pending", "gauge", "Discovery adds waiting for metadata.",
+		 (double)sn->disc.pending);
+	prom_one(&p, "sync_requests_total", "counter", "Requests to TMDB, Torrentio and Plex.",
+		 (double)sn->disc.requests);
+	prom_one(&p, "sync_retries_total", "counter", "Of those, retries after 429/5xx/timeouts.",
+		 (double)sn->disc.retries);
 	struct MHD_Response *resp = MHD_create_response_from_buffer(p.len, p.buf,
 								   MHD_RESPMEM_MUST_FREE);
 	if (!resp) {

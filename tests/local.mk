@@ -121,3 +121,38 @@ EXTRA_DIST += tests/bench/B10_fuse_cached.sh \
 	tests/bench/lib.sh \
 	tests/bench/ranges.lua \
 	tests/bench/run.sh
+
+# Discovery (issue 16): pure rules unit-tested; the syncs against fake TMDB/Torrentio/Plex
+# services (tests/lib/fake_services.py, fixtures in tests/fixtures/discovery) and real
+# loopback seeders.
+check_PROGRAMS += tests/unit/disc_score_test tests/unit/disc_torrentio_test
+tests_unit_disc_score_test_SOURCES = tests/unit/disc_score_test.c tests/unit/testlib.h
+tests_unit_disc_score_test_LDADD = $(GS_TEST_LDADD)
+# disc_torrentio_test includes disc_torrentio.c (its stream parser is static).
+tests_unit_disc_torrentio_test_SOURCES = tests/unit/disc_torrentio_test.c tests/unit/testlib.h
+tests_unit_disc_torrentio_test_LDADD = $(GS_TEST_LDADD)
+GS_DISC_TESTS = tests/integration/discovery_movies.sh tests/integration/discovery_tv.sh \
+	tests/integration/discovery_sched.sh
+TESTS += tests/unit/disc_score_test tests/unit/disc_torrentio_test $(GS_DISC_TESTS)
+EXTRA_DIST += $(GS_DISC_TESTS) tests/lib/fake_services.py tests/lib/disc_testlib.sh \
+	tests/fixtures/discovery/plex_watchlist.json \
+	tests/fixtures/discovery/tmdb_discover_movie.json \
+	tests/fixtures/discovery/tmdb_external_ids_603.json \
+	tests/fixtures/discovery/tmdb_external_ids_693134.json \
+	tests/fixtures/discovery/tmdb_external_ids_949.json \
+	tests/fixtures/discovery/tmdb_external_ids_tv_95480.json \
+	tests/fixtures/discovery/tmdb_now_playing.json \
+	tests/fixtures/discovery/tmdb_on_the_air.json \
+	tests/fixtures/discovery/tmdb_popular_movie.json \
+	tests/fixtures/discovery/tmdb_search_matrix.json \
+	tests/fixtures/discovery/tmdb_trending_movie.json \
+	tests/fixtures/discovery/tmdb_tv_95480.json \
+	tests/fixtures/discovery/torrentio_dune.json \
+	tests/fixtures/discovery/torrentio_heat.json \
+	tests/fixtures/discovery/torrentio_heat_better.json \
+	tests/fixtures/discovery/torrentio_matrix.json \
+	tests/fixtures/discovery/torrentio_matrix_4k.json \
+	tests/fixtures/discovery/torrentio_sh_2_1.json \
+	tests/fixtures/discovery/torrentio_sh_3_1.json \
+	tests/fixtures/discovery/torrentio_sh_3_2.json
+
