@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "mem.h"
+#include "playability.h"
 #include "settings.h"
 #include "torrents.h"
 
@@ -67,6 +68,7 @@ cJSON *api_torrent_status(gs_torrents *t, const cat_record *r)
 	cJSON_AddNumberToObject(o, "active_peers", st.peers);
 	cJSON_AddNumberToObject(o, "connected_seeders", st.peers);
 	cJSON_AddBoolToObject(o, "is_priority", st.priority != 0);
+	cJSON_AddItemToObject(o, "playability", playability_json(r));
 	cJSON *fs = cJSON_AddArrayToObject(o, "file_stats");
 	for (size_t i = 0; i < r->n_files; i++) {
 		cJSON *f = cJSON_CreateObject();

@@ -25,9 +25,12 @@
 #include "status.h"
 #include "stream.h"
 #include "torrents.h"
+#include "web.h"
 #include "webhook.h"
+#include "playability.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libxml/xmlerror.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +55,8 @@ struct gs_daemon {
 	http_server *api;
 	http_server *stream;
 	gs_webhook *webhook;
+	gs_web *web;                    /* control panel and dashboard */
+	int restart;                    /* set by the panel: exec ourselves after the stop */
 #ifdef HAVE_FUSE
 	fs_mount *fuse;
 #endif
@@ -77,6 +82,11 @@ const struct gs_config *daemon_config(const gs_daemon *d)
 const char *daemon_config_source(const gs_daemon *d)
 {
 	return d->opts->config_path ? d->opts->config_path : d->opts->config_source;
+}
+
+const char *daemon_config_path(const gs_daemon *d)
+{
+	return d->opts->config_path;
 }
 
 time_t daemon_started(const gs_daemon *d)
@@ -107,6 +117,45 @@ struct gs_settings *daemon_settings(const gs_daemon *d)
 struct gs_webhook *daemon_webhook(const gs_daemon *d)
 {
 	return d->webhook;
+}
+
+struct gs_web *daemon_web(const gs_daemon *d)
+{
+	return d->web;
+}
+
+void daemon_request_restart(gs_daemon *d)
+{
+	__atomic_store_n(&d->restart, 1, __ATOMIC_SEQ_CST);
+	/* Blocked in every thread: the signal loop takes it and stops in order. */
+	kill(getpid(), SIGTERM);
+}
+
+/* After a clean stop asked for by the panel: the same program with the same arguments
+ * (read back from /proc/self/cmdline), same PID, so systemd and test harnesses keep
+ * following it. Returns only when exec failed. */
+static void reexec(void)
+{
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	char buf[8192];
+	char *argv[128];
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	int argc = 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0) {
+		log_error("restart: cannot read /proc/self/cmdline");
+		return;
+	}
+	buf[n] = '\0';
+	for (char *p = buf; p < buf + n && argc < 127; p += strlen(p) + 1)
+		argv[argc++] = p;
+	argv[argc] = NULL;
+	log_info("restarting: exec %s", argv[0]);
+	log_close();
+	execv("/proc/self/exe", argv);
+	log_error("restart: exec failed: %s", strerror(errno));
 }
 
 bool daemon_fuse_mounted(const gs_daemon *d)
@@ -238,6 +287,14 @@ static int start_port(gs_daemon *d, const char *name, long long port,
 {
 	struct http_route routes[ROUTES_MAX];
 	size_t n = routes_of ? routes_of(d, routes, ROUTES_MAX) : 0;
+	const char *metrics_open[32];
+	size_t no = 0;
+
+	for (size_t i = 0; metrics_open_paths[i] && no < 31; i++)
+		metrics_open[no++] = metrics_open_paths[i];
+	for (size_t i = 0; web_open_paths[i] && no < 31; i++)
+		metrics_open[no++] = web_open_paths[i];
+	metrics_open[no] = NULL;
 	struct http_server_opts o = {
 		.name = name,
 		.address = d->opts->cfg->listen_address,
@@ -249,7 +306,7 @@ static int start_port(gs_daemon *d, const char *name, long long port,
 		.timeout_seconds = 120,
 		.auth = strcmp(name, "stream") == 0 ? d->stream_auth : d->api_auth,
 		.open_paths = strcmp(name, "api") == 0 ? api_open_paths :
-			      strcmp(name, "metrics") == 0 ? metrics_open_paths : NULL,
+			      strcmp(name, "metrics") == 0 ? metrics_open : NULL,
 	};
 	int rc = http_server_start(&o, routes, n, out);
 
@@ -331,12 +388,15 @@ int daemon_run(const struct daemon_opts *o)
 
 	if (webhook_create(&d, &d.webhook) < 0)
 		goto err_ports;
+	if (web_create(&d, &d.web) < 0)
+		goto err_ports;
 	if (start_port(&d, "metrics", cfg->metrics_port, status_routes, &d.metrics) < 0)
 		goto err_ports;
 	if (torrents_open(cfg, d.state_dir, &d.torrents) < 0)
 		goto err_ports;
 	if (start_library(&d) < 0)
 		goto err_ports;
+	playability_attach(d.streams);
 	if (start_port(&d, "api", cfg->api_port, api_routes, &d.api) < 0)
 		goto err_ports;
 	if (start_port(&d, "stream", cfg->proxy_listen_port, http_files_routes, &d.stream) < 0)
@@ -368,6 +428,8 @@ int daemon_run(const struct daemon_opts *o)
 err_ports:
 	stop_all(&d);
 	webhook_destroy(d.webhook);
+	web_destroy(d.web);
+	playability_attach(NULL);
 	if (d.torrents)
 		catalog_set_observer(torrents_catalog(d.torrents), NULL, NULL);
 	streams_destroy(d.streams);
@@ -378,5 +440,7 @@ err_ports:
 	settings_close(d.settings);
 err_state:
 	free(d.state_dir);
+	if (__atomic_load_n(&d.restart, __ATOMIC_SEQ_CST) && code == 0)
+		reexec();
 	return code;
 }
