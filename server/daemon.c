@@ -152,9 +152,16 @@ static void reexec(void)
 	for (char *p = buf; p < buf + n && argc < 127; p += strlen(p) + 1)
 		argv[argc++] = p;
 	argv[argc] = NULL;
-	log_info("restarting: exec %s", argv[0]);
+	/* The binary by its path (the process keeps its name); /proc/self/exe when that
+	 * path is gone (replaced by an upgrade: the running one is what we can exec). */
+	char exe[4096];
+	ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[el > 0 ? el : 0] = '\0';
+	if (el <= 0 || access(exe, X_OK) < 0)
+		snprintf(exe, sizeof exe, "/proc/self/exe");
+	log_info("restarting: exec %s", exe);
 	log_close();
-	execv("/proc/self/exe", argv);
+	execv(exe, argv);
 	log_error("restart: exec failed: %s", strerror(errno));
 }
 

@@ -120,3 +120,10 @@ EXTRA_DIST += tests/bench/B10_fuse_cached.sh \
 	tests/bench/lib.sh \
 	tests/bench/ranges.lua \
 	tests/bench/run.sh
+
+# The control panel and dashboard in Debian's chromium (playwright-core from
+# tests/lib/package.json, installed by scripts/setup.sh test).
+GS_WEB_TESTS = tests/integration/web_panel.sh tests/integration/web_login.sh
+TESTS += $(GS_WEB_TESTS)
+EXTRA_DIST += $(GS_WEB_TESTS) tests/lib/web_browser.js tests/lib/package.json \
+	tests/lib/package-lock.json
