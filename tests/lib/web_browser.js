@@ -242,10 +242,13 @@ async function login() {
   await until('dashboard after login', async () => (await page.locator('#cards .card').count()) >= 10);
   ok('the right token opens the dashboard');
   noErrors(page, 'dashboard after login');
-  const ctl = await open(ctx, M + '/control');
-  await until('control after login (same tab session)', async () => (await ctl.locator('#settings .field').count()) > 0);
-  ok('the control panel opens with the stored token');
-  noErrors(ctl, 'control after login');
+  await page.click('nav a[href="/control"]');        // same tab: the token is the tab's
+  await until('control after login (same tab)', async () => (await page.locator('#settings .field').count()) > 0);
+  check(!(await page.locator('#login').isVisible()), 'the control panel opens with the stored token');
+  noErrors(page, 'control after login');
+  const other = await open(ctx, M + '/control');
+  await until('a new tab asks again', async () => await other.locator('#login').isVisible());
+  ok('a new tab asks for the token again (sessionStorage)');
   for (const p of ['/dashboard', '/control', '/web/app.js', '/web/session']) {
     const r = await api(M, p);
     check(r.status === 200 && !r.text.includes(TOKEN), `${p} is served without credentials and holds no token`);
