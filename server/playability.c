@@ -5,7 +5,8 @@
  * now when that rate is at least 1.25x the bitrate (room for seeks and a bad minute),
  * buffers down to 0.75x (it plays after a wait), stalls below. Durations come from the
  * first 64 KiB of the file in the warmup cache, so reading one never wakes a torrent;
- * a title whose head is not warm yet says so and is looked at again a minute later. */
+ * a title whose head is not warm yet says so and is looked at again 5 s later (while
+ * cold that is an index lookup, no disk read). */
 #include "playability.h"
 
 #include "mem.h"
@@ -20,7 +21,7 @@
 
 #define PL_MAX 4096             /* titles remembered; the oldest entry is reused */
 #define PL_HEAD (64u << 10)
-#define PL_RETRY_S 60
+#define PL_RETRY_S 5
 
 struct pl_entry {
 	char hash[41];

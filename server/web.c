@@ -698,7 +698,12 @@ static void add_streams(gs_web *w, cJSON *o)
 		const char *path = lib && library_lookup_file(lib, fi[i].hash, fi[i].file_index,
 							     &e) == 0 ? e.path : "";
 		cJSON_AddStringToObject(x, "path", path);
-		add_badges(cJSON_AddArrayToObject(x, "badges"), path, fi[i].priority);
+		/* Badges from the release's own file name: the library's name is the title. */
+		char *release = xasprintf("%s %s", rec && rec->name ? rec->name : "",
+					  rec && fi[i].file_index < rec->n_files ?
+					  rec->files[fi[i].file_index].path : path);
+		add_badges(cJSON_AddArrayToObject(x, "badges"), release, fi[i].priority);
+		free(release);
 		cJSON_AddNumberToObject(x, "size", (double)fi[i].size);
 		cJSON_AddNumberToObject(x, "position", (double)fi[i].position);
 		cJSON_AddNumberToObject(x, "read_rate", fi[i].rate);

@@ -164,6 +164,9 @@ async function panel() {
     Number(await dash.locator('#speed').getAttribute('data-max')) > 0, 20000);
   const srow = await dash.locator(`#streams tr[data-hash="${H}"]`).innerText();
   check(/swarm|RAM|SSD warmup/.test(srow), `the stream row names its source (${srow.replace(/\s+/g, ' ')})`);
+  const badgeText = await dash.locator(`#streams tr[data-hash="${H}"] .badge`).allInnerTexts();
+  check(['4K', 'DV', 'HDR10+', 'Atmos'].every((b) => badgeText.includes(b)),
+    `quality badges from the release name (${badgeText.join(' ')})`);
   await shot(dash, 'dashboard-desktop.png');
   const mob = await open(phone, M + '/dashboard');
   await until('phone dashboard', async () => (await mob.locator('#cards .card').count()) >= 10);
@@ -190,7 +193,8 @@ async function panel() {
   const pl = await until('a playability verdict', async () => {
     const r = await api(A, '/torrents', { action: 'get', hash: H });
     const p = r.body.playability;
-    return p && p.verdict !== 'unknown' ? p : 0;
+    if (p && p.verdict === 'unknown') throw new Error(JSON.stringify(p));
+    return p;
   }, 30000);
   ok(`/torrents get playability: ${JSON.stringify(pl)}`);
   const dur = Number(env('DURATION'));
