@@ -17,7 +17,8 @@ build_pkgs=(autoconf automake pkg-config make gcc g++ libtorrent-rasterbar-dev
 	libxml2-dev zlib1g-dev)
 run_pkgs=(fuse3 ffmpeg ca-certificates)
 test_pkgs=(curl python3 python3-libtorrent mkvtoolnix procps iproute2 util-linux
-	rclone davfs2 litmus samba smbclient python3-prometheus-client)
+	rclone davfs2 litmus samba smbclient python3-prometheus-client
+	chromium nodejs npm)
 
 install_deps() {
 	local pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")
@@ -39,6 +40,12 @@ build() {
 		./configure "${conf[@]}"
 	fi
 	make -j"$(nproc)"
+}
+
+# playwright-core (tests/lib/package.json, exact version) drives Debian's chromium in
+# tests/integration/web_*.sh; unlike the playwright package it downloads no browser.
+browser_driver() {
+	(cd tests/lib && npm install --no-audit --no-fund --loglevel=error)
 }
 
 run_tests() {
@@ -67,6 +74,6 @@ run_tests() {
 case "$mode" in
 deps) install_deps ;;
 demo) install_deps; build; exec ./gostream demo ;;
-test) install_deps; build; run_tests ;;
+test) install_deps; build; browser_driver; run_tests ;;
 *) echo "usage: $0 demo|test|deps" >&2; exit 2 ;;
 esac

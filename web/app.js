@@ -160,7 +160,10 @@ function svg(tag, attrs) {
 }
 
 function renderSpeed(s) {
-  const g = $('speed'), W = 600, H = 170, top = 12, bottom = 150;
+  // One SVG unit per CSS pixel, so text and lines keep their shape at any width.
+  const g = $('speed'), W = Math.max(200, Math.round(g.clientWidth || 600)), H = 170;
+  const top = 12, bottom = 150;
+  g.setAttribute('viewBox', `0 0 ${W} ${H}`);
   const now = s.now, span = 900;
   const pts = (s.speed || []).filter((p) => p[0] >= now - span);
   let max = 1024;
@@ -197,10 +200,10 @@ function badges(list) {
 function renderStreams(s) {
   const tb = $('streams').tBodies[0];
   const rows = (s.streams || []).map((x) => el('tr', { 'data-hash': x.hash },
-    el('td', {}, x.poster ? el('img', { class: 'poster', src: x.poster, alt: '' }) : null),
+    el('td', { class: 'hide-s' }, x.poster ? el('img', { class: 'poster', src: x.poster, alt: '' }) : null),
     el('td', {}, el('div', { text: x.title }), el('div', { class: 'muted', text: x.path }), ...badges(x.badges)),
     el('td', { text: x.source }),
-    el('td', { class: 'num', text: x.peers }),
+    el('td', { class: 'num hide-s', text: x.peers }),
     el('td', { class: 'num', text: fmtRate(x.swarm_rate) }),
     el('td', { class: 'num', text: fmtRate(x.avg5) }),
     el('td', { class: 'num', text: x.bitrate ? fmtRate(x.bitrate) : '–' }),
@@ -228,8 +231,8 @@ function renderLibrary() {
   const rows = library.filter((t) => !q || (t.title + ' ' + t.name + ' ' + t.hash).toLowerCase().includes(q))
     .map((t) => el('tr', { 'data-hash': t.hash },
       el('td', {}, el('div', { text: t.title }), el('div', { class: 'muted', text: t.hash.slice(0, 12) })),
-      el('td', { class: 'num', text: fmtBytes(t.torrent_size) }),
-      el('td', { text: t.stat === 3 ? 'awake' : 'asleep' }),
+      el('td', { class: 'num hide-s', text: fmtBytes(t.torrent_size) }),
+      el('td', { class: 'hide-s', text: t.stat === 3 ? 'awake' : 'asleep' }),
       verdictCell(t.playability),
       el('td', {}, ...(t.library_files || []).map((p) => el('div', {}, el('a', {
         href: `${location.protocol}//${location.hostname}:${streamPort}/` + p.split('/').map(encodeURIComponent).join('/'),

@@ -85,12 +85,12 @@ async function panel() {
     `the form has one field per config key (${cfg.fields.length})`);
   check(await ctl.locator('[data-key="engine.ConnectionsLimit"]').isVisible(), 'Simple view shows ConnectionsLimit');
   check(!(await ctl.locator('[data-key="engine.ReaderReadAHead"]').isVisible()), 'Simple view hides ReaderReadAHead');
+  await shot(ctl, 'control-desktop.png');
   await ctl.click('#view-advanced');
   check(await ctl.locator('[data-key="engine.ReaderReadAHead"]').isVisible(), 'Advanced view shows ReaderReadAHead');
   check(await ctl.locator('#f-plex\\.token').getAttribute('type') === 'password', 'secrets are password inputs');
   check(await ctl.locator('#f-plex\\.token').inputValue() === '', 'a secret is never filled in');
   noErrors(ctl, 'control panel');
-  await shot(ctl, 'control-desktop.png');
 
   // -- a live setting --
   await ctl.fill('#f-engine\\.ConnectionsLimit', '45');
