@@ -18,7 +18,7 @@ build_pkgs=(autoconf automake pkg-config make gcc g++ libtorrent-rasterbar-dev
 run_pkgs=(fuse3 ffmpeg ca-certificates)
 test_pkgs=(curl python3 python3-libtorrent mkvtoolnix procps iproute2 util-linux
 	rclone davfs2 litmus samba smbclient python3-prometheus-client
-	chromium nodejs npm)
+	chromium fonts-dejavu-core nodejs npm)
 
 install_deps() {
 	local pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")
