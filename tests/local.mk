@@ -127,3 +127,8 @@ GS_WEB_TESTS = tests/integration/web_panel.sh tests/integration/web_login.sh
 TESTS += $(GS_WEB_TESTS)
 EXTRA_DIST += $(GS_WEB_TESTS) tests/lib/web_browser.js tests/lib/package.json \
 	tests/lib/package-lock.json
+check_PROGRAMS += tests/unit/web_test
+tests_unit_web_test_SOURCES = tests/unit/web_test.c tests/unit/testlib.h
+nodist_EXTRA_tests_unit_web_test_SOURCES = tests/link_cxx.cc
+tests_unit_web_test_LDADD = $(GS_ENGINE_TEST_LDADD)
+TESTS += tests/unit/web_test
