@@ -211,6 +211,7 @@ function renderStreams(s) {
       class: x.keeps_up === false ? 'err' : '' })));
   tb.replaceChildren(...rows);
   $('streams-empty').hidden = rows.length > 0;
+  $('streams').hidden = rows.length === 0;
 }
 
 let library = [];
