@@ -520,6 +520,11 @@ static int on_config_post(struct http_req *r)
 
 	if (need_page_header(r) < 0)
 		goto out;
+	if (r->body_len > API_MAX_JSON) {
+		rc = http_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+				      "request body larger than %u bytes", API_MAX_JSON);
+		goto out;
+	}
 	body = cJSON_ParseWithLength(r->body, r->body_len);
 	const cJSON *set = cJSON_GetObjectItemCaseSensitive(body, "set");
 	if (!cJSON_IsObject(set)) {
