@@ -3,7 +3,8 @@
 # playwright-core): the login page shows instead of the data, a wrong token is refused,
 # the right one opens both pages (kept in the tab's sessionStorage, never a cookie); the
 # pages are served without credentials and hold no token; data routes answer 401
-# without it. Without a browser: the 401 for the page's scripts carries no Basic
+# without it; the Plex card says "reachable" (a local stand-in answering /identity only
+# with the token). Without a browser: the 401 for the page's scripts carries no Basic
 # challenge (no browser password dialog over the login form), for other clients it does.
 . "$TOP_SRCDIR/tests/lib/common.sh"
 [ -x /usr/bin/chromium ] || skip "chromium missing (apt-get install chromium)"
@@ -12,7 +13,27 @@ command -v node >/dev/null || skip "node missing (apt-get install nodejs)"
 	skip "playwright-core missing (cd tests/lib && npm install: scripts/setup.sh test does it)"
 
 TOKEN="tok-$RANDOM$RANDOM-web"
-gs_config "$T/c.json" "\"api_token\": \"$TOKEN\""
+PLEX_TOKEN="plex-$RANDOM$RANDOM"
+# A Plex stand-in: GET /identity answers 200 with the right X-Plex-Token, 401 without.
+PLEX_PORT=$(gs_free_port)
+"$PY" - "$PLEX_PORT" "$PLEX_TOKEN" > "$T/plex.log" 2>&1 <<'PYEOF' &
+import http.server, sys
+port, token = int(sys.argv[1]), sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        good = self.path == "/identity" and self.headers.get("X-Plex-Token") == token
+        body = b'<?xml version="1.0"?><MediaContainer machineIdentifier="test"/>' if good else b""
+        self.send_response(200 if good else 401)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        print("identity", "good" if good else "refused", flush=True)
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+PYEOF
+GS_PIDS+=("$!")
+for ((i = 0; i < 100; i++)); do curl -s -o /dev/null "http://127.0.0.1:$PLEX_PORT/identity" && break; sleep 0.1; done
+gs_config "$T/c.json" "\"api_token\": \"$TOKEN\"" \
+	"\"plex\": {\"url\": \"http://127.0.0.1:$PLEX_PORT\", \"token\": \"$PLEX_TOKEN\"}"
 gs_start run --config "$T/c.json"
 gs_wait_ready
 M="http://127.0.0.1:$GS_METRICS_PORT"
@@ -27,7 +48,7 @@ expect_eq "Basic with the token as password" "$code" 200
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -X POST "$M/web/restart")
 expect_eq "a POST with the token but without X-Gostream-Page" "$code" 403
 
-export GS_M="$M" TOKEN
+export GS_M="$M" TOKEN PLEX_TOKEN
 timeout -k 5 120 node "$TOP_SRCDIR/tests/lib/web_browser.js" login > "$T/node.out" 2>&1
 rc=$?
 cat "$T/node.out" >&2
@@ -35,5 +56,6 @@ cat "$T/node.out" >&2
 grep -q '^done$' "$T/node.out" || fail "browser scenario did not finish"
 checks=$((checks + $(grep -c '^ok ' "$T/node.out")))
 grep -q "$TOKEN" "$T/gs.log" && fail "the token is in the log"; ok
+grep -q "identity good" "$T/plex.log" || fail "gostream never asked Plex with its token"; ok
 gs_stop TERM 10
 echo "web_login: $checks checks passed"

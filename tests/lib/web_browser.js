@@ -245,6 +245,9 @@ async function login() {
   await page.click('#login-form button');
   await until('dashboard after login', async () => (await page.locator('#cards .card').count()) >= 10);
   ok('the right token opens the dashboard');
+  await until('Plex card', async () => /reachable/.test(await page.locator('.card[data-card="Plex"]').innerText()));
+  check(!/unreachable|refused/.test(await page.locator('.card[data-card="Plex"]').innerText()),
+    'the Plex card says reachable (GET /identity with the token)');
   noErrors(page, 'dashboard after login');
   await page.click('nav a[href="/control"]');        // same tab: the token is the tab's
   await until('control after login (same tab)', async () => (await page.locator('#settings .field').count()) > 0);
@@ -256,6 +259,10 @@ async function login() {
   for (const p of ['/dashboard', '/control', '/web/app.js', '/web/session']) {
     const r = await api(M, p);
     check(r.status === 200 && !r.text.includes(TOKEN), `${p} is served without credentials and holds no token`);
+  }
+  for (const p of ['/web/config', '/web/status', '/metrics']) {
+    const r = await api(M, p, null, { Authorization: 'Bearer ' + TOKEN });
+    check(!r.text.includes(env('PLEX_TOKEN')), `${p} does not carry plex.token`);
   }
   for (const p of ['/web/config', '/web/status', '/web/library']) {
     const r = await api(M, p, null, { 'X-Gostream-Page': '1' });
