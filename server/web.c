@@ -455,6 +455,9 @@ static int on_config_get(struct http_req *r)
 		cJSON_AddBoolToObject(x, "simple", ui.simple);
 		cJSON_AddBoolToObject(x, "live", (f[i].flags & CFG_LIVE) &&
 				      !(f[i].flags & CFG_AT_START));
+		/* Saved at once like a live setting, in effect after the next start. */
+		if ((f[i].flags & CFG_LIVE) && (f[i].flags & CFG_AT_START))
+			cJSON_AddBoolToObject(x, "at_start", true);
 		cJSON_AddBoolToObject(x, "secret", secret);
 		if (ui.not_read)
 			cJSON_AddStringToObject(x, "not_read", ui.not_read);
@@ -548,7 +551,9 @@ static int on_config_post(struct http_req *r)
 			cJSON_AddStringToObject(errors, m->string, err);
 			continue;
 		}
-		if ((f->flags & CFG_LIVE) && !(f->flags & CFG_AT_START)) {
+		/* Every engine setting goes through /settings' code, also the ones that take
+		 * effect at the next start: settings.json wins over config.json for them. */
+		if (f->flags & CFG_LIVE) {
 			const char *dot = strrchr(f->key, '.');
 			cJSON_AddItemToObject(live, dot ? dot + 1 : f->key, cJSON_Duplicate(m, 1));
 		} else {
@@ -569,12 +574,16 @@ static int on_config_post(struct http_req *r)
 		rc = http_reply_json(r, MHD_HTTP_BAD_REQUEST, reply);
 		goto out;
 	}
+	cJSON *at_start = NULL;
 	if (live->child) {
 		struct settings_result res;
 		rc = settings_set(daemon_settings(w->d), daemon_torrents(w->d), live, &res, err,
 				  sizeof err);
+		at_start = res.at_start;
+		res.at_start = NULL;
 		settings_result_free(&res);
 		if (rc < 0) {
+			cJSON_Delete(at_start);
 			rc = http_reply_error(r, rc == -EINVAL ? MHD_HTTP_BAD_REQUEST :
 					      MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
 			goto out;
@@ -590,6 +599,7 @@ static int on_config_post(struct http_req *r)
 			 "after a restart", cJSON_GetArraySize(restart), path, path);
 	}
 	reply = cJSON_CreateObject();
+	cJSON_AddItemToObject(reply, "at_next_start", at_start ? at_start : cJSON_CreateArray());
 	cJSON *a = cJSON_AddArrayToObject(reply, "live");
 	for (cJSON *m = live->child; m; m = m->next)
 		cJSON_AddItemToArray(a, cJSON_CreateString(m->string));

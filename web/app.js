@@ -340,7 +340,7 @@ function renderForm(cfg) {
   for (const [g, list] of groups) {
     const fs = el('fieldset', { class: list.some((f) => f.simple) ? '' : 'adv' }, el('legend', { text: g }));
     for (const f of list) {
-      const tags = [f.live ? 'live' : 'after restart', f.secret ? 'write-only' : '',
+      const tags = [f.live ? 'live' : f.at_start ? 'saved now, used after a restart' : 'after restart', f.secret ? 'write-only' : '',
         f.type === 'int' || f.type === 'number' ? `${f.min} – ${f.max}` : ''].filter(Boolean).join(' · ');
       const inp = input(f);
       if (f.type === 'list' && !f.secret) inp.value = (f.value || []).join('\n');
@@ -409,7 +409,10 @@ function control() {
     try {
       const r = await post('/web/config', { set });
       const parts = [];
-      if (r.live.length) parts.push('applied now: ' + r.live.join(', '));
+      const later = new Set(r.at_next_start);
+      const now = r.live.filter((k) => !later.has(k));
+      if (now.length) parts.push('applied now: ' + now.join(', '));
+      if (later.size) parts.push('saved, used after a restart: ' + [...later].join(', '));
       if (r.restart.length) parts.push('saved to the config file (backup ' + r.backup + '), applies after a restart: ' + r.restart.join(', '));
       cfgMsg('Saved. ' + parts.join('; ') + '.', true);
       await loadConfig();

@@ -31,9 +31,15 @@ async function until(what, fn, ms = 20000) {
 }
 
 // A page that records console errors and uncaught exceptions.
+// Every request a page makes must go to the daemon itself (no CDN: works offline).
+const foreign = [];
 async function open(ctx, url) {
   const page = await ctx.newPage();
   page.errors = [];
+  page.on('request', (q) => {
+    const u = q.url();
+    if (!u.startsWith(M + '/') && !u.startsWith('data:')) foreign.push(u);
+  });
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
   page.on('pageerror', (e) => page.errors.push('uncaught: ' + e.message));
   page.on('dialog', (d) => d.accept());
@@ -98,6 +104,16 @@ async function panel() {
   await until('live save message', async () => /applied now: ConnectionsLimit/.test(await ctl.locator('#cfg-msg').innerText()));
   const s1 = await api(A, '/settings', { action: 'get' });
   check(s1.body.ConnectionsLimit === 45, `POST /settings get shows ConnectionsLimit 45 (got ${s1.body.ConnectionsLimit})`);
+
+  // -- an engine setting used at the next start: saved through /settings too --
+  await ctl.uncheck('#f-engine\\.UseDisk');
+  await ctl.click('#save');
+  await until('at-start save message', async () => /saved, used after a restart: UseDisk/.test(await ctl.locator('#cfg-msg').innerText()));
+  check((await api(A, '/settings', { action: 'get' })).body.UseDisk === false, 'POST /settings get shows UseDisk false');
+  await ctl.check('#f-engine\\.UseDisk');
+  await ctl.click('#save');
+  await until('UseDisk back on', async () => (await api(A, '/settings', { action: 'get' })).body.UseDisk === true);
+  ok('UseDisk back on before the restart (the warmup cache is needed below)');
 
   // -- a refused value: the CLI's message next to the field, nothing saved --
   await ctl.fill('#f-read_ahead_budget_mb', '5');
@@ -226,6 +242,7 @@ async function panel() {
   const gone = await fetch(href);
   check(gone.status === 404, `the removed title's HTTP link answers 404 (got ${gone.status})`);
   noErrors(dash, 'dashboard after add/stream/remove');
+  check(foreign.length === 0, `the pages asked nothing but the daemon${foreign.length ? ' (got ' + foreign.join(' ') + ')' : ''}`);
 }
 
 async function login() {
