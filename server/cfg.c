@@ -733,7 +733,7 @@ static const struct cfg_ui_row ui_rows[] = {
 	{ "api_port", "API port", "Network", false, NULL },
 	{ "metrics_port", "Dashboard/metrics port", "Network", false, NULL },
 	{ "blocklist_url", "IP blocklist URL", "Network", false, NOT_YET },
-	{ "natpmp.enabled", "NAT-PMP port mapping", "NAT-PMP / VPN", false, NOT_YET },
+	{ "natpmp.enabled", "NAT-PMP port mapping", "NAT-PMP / VPN", true, NOT_YET },
 	{ "natpmp.gateway", "NAT-PMP gateway", "NAT-PMP / VPN", false, NOT_YET },
 	{ "natpmp.vpn_interface", "VPN interface", "NAT-PMP / VPN", false, NULL },
 	{ "natpmp.local_port", "Mapped local port", "NAT-PMP / VPN", false, NOT_YET },

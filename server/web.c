@@ -28,10 +28,13 @@
 #include "stream.h"
 #include "torrents.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,7 +177,24 @@ static int tick_torrent(void *arg, const cat_record *rec)
 	return 0;
 }
 
-/* Plex answers GET /identity (with the token) when it is up: reachability only. */
+struct body_buf {
+	char data[4096];
+	size_t len;
+};
+
+static size_t body_keep(char *p, size_t size, size_t n, void *arg)
+{
+	struct body_buf *b = arg;
+	size_t k = size * n, room = sizeof b->data - 1 - b->len;
+
+	memcpy(b->data + b->len, p, k < room ? k : room);
+	b->len += k < room ? k : room;
+	b->data[b->len] = '\0';
+	return k;
+}
+
+/* Plex answers GET /identity (with the token) when it is up, its version in the
+ * MediaContainer's attribute. */
 static void check_plex(gs_web *w)
 {
 	const struct gs_config *c = daemon_config(w->d);
@@ -199,10 +219,9 @@ static void check_plex(gs_web *w)
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 3000L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, (curl_write_callback)NULL);
-	FILE *null = fopen("/dev/null", "we");
-	if (null)
-		curl_easy_setopt(h, CURLOPT_WRITEDATA, null);
+	struct body_buf *body = xcalloc(1, sizeof *body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_keep);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
 	CURLcode rc = curl_easy_perform(h);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -210,12 +229,18 @@ static void check_plex(gs_web *w)
 		snprintf(state, sizeof state, "unreachable: %s", curl_easy_strerror(rc));
 	else if (code == 401)
 		snprintf(state, sizeof state, "reachable, token refused (401)");
-	else if (code >= 200 && code < 300)
-		snprintf(state, sizeof state, "reachable");
-	else
+	else if (code >= 200 && code < 300) {
+		const char *mc = strstr(body->data, "<MediaContainer");
+		const char *v = mc ? strstr(mc, " version=\"") : NULL;  /* not <?xml version */
+		int vl = v ? (int)strcspn(v + 10, "\"<>") : 0;
+		if (v && vl > 0 && vl < 40)
+			snprintf(state, sizeof state, "reachable (Plex %.*s)", vl, v + 10);
+		else
+			snprintf(state, sizeof state, "reachable");
+	} else {
 		snprintf(state, sizeof state, "answers HTTP %ld", code);
-	if (null)
-		fclose(null);
+	}
+	free(body);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(h);
 	pthread_mutex_lock(&w->lock);
@@ -850,6 +875,18 @@ static int on_status(struct http_req *r)
 		if (read_text(path, buf, sizeof buf) == 0) {
 			buf[strcspn(buf, "\n")] = '\0';
 			cJSON_AddStringToObject(x, "state", buf);
+			struct ifaddrs *ifs = NULL;
+			if (getifaddrs(&ifs) == 0) {
+				for (struct ifaddrs *i = ifs; i; i = i->ifa_next)
+					if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+					    strcmp(i->ifa_name, c->natpmp.vpn_interface) == 0 &&
+					    inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+						      buf, sizeof buf)) {
+						cJSON_AddStringToObject(x, "address", buf);
+						break;
+					}
+				freeifaddrs(ifs);
+			}
 		} else {
 			cJSON_AddStringToObject(x, "state", "absent");
 		}

@@ -134,9 +134,10 @@ function renderCards(s, m) {
       [['state', 'not configured'], ['library files', f.files]]),
     optionalCard('NAT-PMP', m && m.natpmp, 'not available in this build'),
     card('VPN', vpn.state === 'up' || vpn.state === 'unknown' ? 'ok' : vpn.interface ? 'warn' : '',
-      vpn.interface ? [['interface', vpn.interface], ['state', vpn.state]] : [['state', 'not configured']]),
+      vpn.interface ? [['interface', vpn.interface], ['state', vpn.state], ['address', vpn.address || '–']] :
+        [['state', 'not configured']]),
     optionalCard('Blocklist', m && m.blocklist, 'not available in this build'),
-    card('Plex', !plex.configured ? '' : /^reachable$/.test(plex.state) ? 'ok' : 'bad',
+    card('Plex', !plex.configured ? '' : /^reachable/.test(plex.state) ? 'ok' : 'bad',
       plex.configured ? [['state', plex.state]] : [['state', 'not configured']]),
     card('Shield', sh.strict_entries ? 'warn' : 'ok', [
       ['mode', sh.responsive_mode ? 'responsive' : 'verified only'],

@@ -22,7 +22,7 @@ port, token = int(sys.argv[1]), sys.argv[2]
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         good = self.path == "/identity" and self.headers.get("X-Plex-Token") == token
-        body = b'<?xml version="1.0"?><MediaContainer machineIdentifier="test"/>' if good else b""
+        body = b'<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer size="0" claimed="1" machineIdentifier="test" version="1.40.2.8395-c67dce28e"> </MediaContainer>' if good else b""
         self.send_response(200 if good else 401)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
