@@ -311,6 +311,8 @@ int web_create(gs_daemon *d, gs_web **out)
 	int rc;
 
 	w->d = d;
+	/* Here, on the main thread, before the sampler's first libcurl call. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	rc = -pthread_create(&w->thread, NULL, sampler, w);
@@ -318,6 +320,7 @@ int web_create(gs_daemon *d, gs_web **out)
 		log_error("web: cannot start the sampler: %s", strerror(-rc));
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->lock);
+		curl_global_cleanup();
 		free(w);
 		return rc;
 	}
@@ -338,6 +341,7 @@ void web_destroy(gs_web *w)
 		pthread_join(w->thread, NULL);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
+	curl_global_cleanup();
 	free(w);
 }
 

@@ -319,6 +319,9 @@ function input(f) {
   const id = 'f-' + f.key;
   if (f.type === 'bool')
     return el('input', { type: 'checkbox', id, name: f.key, checked: f.value === true });
+  if (f.secret && f.type === 'list')
+    return el('textarea', { id, name: f.key, rows: 2, autocomplete: 'off',
+      placeholder: (f.set ? 'set (leave empty to keep)' : 'not set') + ': one entry per line' });
   if (f.secret)
     return el('input', { type: 'password', id, name: f.key, autocomplete: 'new-password',
       placeholder: f.set ? 'set (leave empty to keep)' : 'not set' });
