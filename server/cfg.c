@@ -872,19 +872,32 @@ int cfg_write_file(const char *path, const cJSON *changes, char *err, size_t err
 	} else {
 		if (stat(path, &st) == 0)
 			mode = st.st_mode & 0777;
-		/* The backup keeps the user's comments and layout that cJSON cannot. */
-		bak = xasprintf("%s.bak", path);
-		rc = write_atomic(bak, buf, n, mode);
-		if (rc < 0) {
-			snprintf(err, errlen, "%s: cannot write the backup: %s", bak, strerror(-rc));
-			goto out;
-		}
-		if (blank_comments(buf, n, &bad) < 0 ||
-		    !(root = cJSON_ParseWithLength(buf, n)) || !cJSON_IsObject(root)) {
+		char *parsed = xmalloc(n + 1);
+		memcpy(parsed, buf, n + 1);
+		if (blank_comments(parsed, n, &bad) < 0 ||
+		    !(root = cJSON_ParseWithLength(parsed, n)) || !cJSON_IsObject(root)) {
+			free(parsed);
 			rc = -EINVAL;
 			snprintf(err, errlen, "%s: not a valid config file now (check-config says "
 				 "why); nothing written", path);
 			goto out;
+		}
+		free(parsed);
+		/* The backup keeps the user's comments and layout that cJSON cannot: it is
+		 * made from a file in any other shape than our own output, so saving twice
+		 * does not replace the hand-written file with our first rewrite. */
+		char *ours = cJSON_Print(root);
+		bool rewritten = ours && strlen(ours) + 1 == n && memcmp(ours, buf, n - 1) == 0 &&
+				 buf[n - 1] == '\n';
+		free(ours);
+		if (!rewritten) {
+			bak = xasprintf("%s.bak", path);
+			rc = write_atomic(bak, buf, n, mode);
+			if (rc < 0) {
+				snprintf(err, errlen, "%s: cannot write the backup: %s", bak,
+					 strerror(-rc));
+				goto out;
+			}
 		}
 	}
 	for (const cJSON *m = changes->child; m; m = m->next) {

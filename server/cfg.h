@@ -145,8 +145,10 @@ void cfg_field_ui(const struct cfg_field *f, struct cfg_ui *out);
 /* Writes the members of changes ({"key": value} with table keys, "a.b" nested as in the
  * file) into the config file at path: the file is parsed as cfg_load_file reads it, the
  * values replaced or added, and the result written through a temp file (fsync, rename).
- * Comments cannot be kept by cJSON: the previous file is first copied to path.bak. Values
- * must have been checked (cfg_set_json). Returns 0 or -errno with a reason in err. */
+ * Comments cannot be kept by cJSON: a file not in our own output's shape (hand-written,
+ * with its comments) is first copied to path.bak; a file we wrote is not, so path.bak
+ * keeps the last hand-written version. Values must have been checked (cfg_set_json).
+ * Returns 0 or -errno with a reason in err. */
 int cfg_write_file(const char *path, const struct cJSON *changes, char *err, size_t errlen);
 
 #endif

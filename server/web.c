@@ -9,9 +9,9 @@
  * covers a daemon left open on loopback without a token too.
  * Settings: the form is the config table (cfg_fields + cfg_field_ui). Live (engine)
  * settings go through settings_set like POST /settings; the others are checked with
- * the same rules and messages as check-config and written to the config file (a .bak
- * copy first), taking effect after the restart button (daemon_request_restart: a clean
- * stop and an exec of the same command line). */
+ * the same rules and messages as check-config and written to the config file (the
+ * hand-written version kept as .bak, cfg_write_file), taking effect after the restart
+ * button (daemon_request_restart: a clean stop and an exec of the same command line). */
 #include "web.h"
 
 #include "api.h"

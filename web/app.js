@@ -348,8 +348,13 @@ function renderForm(cfg) {
         f.type === 'int' || f.type === 'number' ? `${f.min} – ${f.max}` : ''].filter(Boolean).join(' · ');
       const inp = input(f);
       if (f.type === 'list' && !f.secret) inp.value = (f.value || []).join('\n');
+      // A secret is never shown; "Clear" is how to empty one (an empty box keeps it).
+      const clear = f.secret && f.set ? el('button', { type: 'button', class: 'del', id: 'clear-' + f.key,
+        text: 'Clear', onclick: (ev) => { inp.dataset.clear = '1'; inp.value = '';
+          inp.placeholder = 'cleared when saved'; ev.target.disabled = true; } }) : null;
       fs.append(el('div', { class: 'field' + (f.simple ? '' : ' adv'), 'data-key': f.key },
-        el('label', { for: 'f-' + f.key, text: f.label }), inp,
+        el('label', { for: 'f-' + f.key, text: f.label }),
+        clear ? el('div', { class: 'row tight' }, inp, clear) : inp,
         el('div', { class: 'tags', text: f.key + ' · ' + tags }),
         el('div', { class: 'help', text: f.help + (f.not_read ? ' — ' + f.not_read : '') }),
         f.pending !== undefined ? el('div', { class: 'pending',
@@ -375,6 +380,7 @@ function setView(adv) {
 function valueOf(f) {
   const e = $('f-' + f.key);
   if (f.type === 'bool') return e.checked;
+  if (f.secret && e.dataset.clear && e.value === '') return f.type === 'list' ? [] : '';
   if (f.secret && f.type !== 'list') return e.value === '' ? undefined : e.value;
   if (f.type === 'list') {
     if (f.secret && e.value === '') return undefined;

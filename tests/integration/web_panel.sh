@@ -84,5 +84,6 @@ grep -q 'written by web_panel.sh' "$T/c.json.bak" || fail "the backup lost the c
 expect_eq "restart kept the PID (exec)" "$(cat /proc/$pid0/comm 2>/dev/null)" gostream
 grep -q "restarting: exec" "$T/gs.log" || fail "no restart in the log"; ok
 grep -q "$PLEX_TOKEN" "$T/gs.log" && fail "the secret is in the log"; ok
+grep -q "$PLEX_TOKEN" "$T/c.json" && fail "the cleared secret is still in config.json"; ok
 gs_stop TERM 10
 echo "web_panel: $checks checks passed"

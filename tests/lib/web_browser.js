@@ -148,6 +148,12 @@ async function panel() {
     check(!r.text.includes(env('PLEX_TOKEN')), `${p} does not contain the secret`);
   }
   check(!(await ctl.content()).includes(env('PLEX_TOKEN')), 'the rendered control page does not contain the secret');
+  // Clearing a secret: the Clear button, then Save; the file holds "" afterwards.
+  await ctl.click('#clear-plex\\.token');
+  await ctl.click('#save');
+  await until('secret cleared', async () => /after a restart: plex\.token/.test(await ctl.locator('#cfg-msg').innerText()));
+  const cleared = (await api(M, '/web/config')).body.fields.find((f) => f.key === 'plex.token');
+  check(cleared.pending === true && cleared.set === true, 'a cleared secret is pending until the restart (still set in the running daemon)');
   await ctl.close();
 
   // -- add a title from the page, stream it over HTTP, watch the chart --

@@ -2,7 +2,8 @@
  * for playability (hand-built Matroska and MP4 heads, malformed input), the panel's view
  * of the config table (every field labelled and grouped; keys added later fall back
  * sensibly), and config.json rewrites (values replaced and added, nested keys, the
- * backup keeping the comments, the file mode, a broken file left alone). */
+ * backup keeping the comments across several saves, the file mode, a broken file left
+ * alone). */
 #include "cfg.h"
 #include "playability.h"
 #include "testlib.h"
@@ -142,6 +143,12 @@ static void test_write(void)
 	CHECK(c.engine.DisableDHT);             /* the rest of "engine" is kept */
 	CHECK_STR(c.plex.url, "http://127.0.0.1:32400");
 	cfg_free(&c);
+	/* A second save over our own output keeps the hand-written backup. */
+	cJSON *ch2 = cJSON_Parse("{\"log_level\":\"warn\"}");
+	CHECK_EQ_INT(cfg_write_file(path, ch2, err, sizeof err), 0);
+	CHECK_STR(slurp(bak), orig);
+	CHECK_CONTAINS(slurp(path), "\"warn\"");
+	cJSON_Delete(ch2);
 
 	/* A file that does not parse is not rewritten (the backup still is made). */
 	f = fopen(path, "w");
@@ -149,6 +156,7 @@ static void test_write(void)
 	fclose(f);
 	CHECK(cfg_write_file(path, ch, err, sizeof err) == -EINVAL);
 	CHECK_CONTAINS(err, "not a valid config file");
+	CHECK_STR(slurp(bak), orig);
 	CHECK_STR(slurp(path), "{ \"log_level\": ");
 	cJSON_Delete(ch);
 	unlink(path);
