@@ -404,6 +404,8 @@ int daemon_run(const struct daemon_opts *o)
 	if (start_library(&d) < 0)
 		goto err_ports;
 	playability_attach(d.streams);
+	if (web_start(d.web) < 0)
+		goto err_ports;
 	if (start_port(&d, "api", cfg->api_port, api_routes, &d.api) < 0)
 		goto err_ports;
 	if (start_port(&d, "stream", cfg->proxy_listen_port, http_files_routes, &d.stream) < 0)

@@ -308,24 +308,25 @@ static void *sampler(void *arg)
 int web_create(gs_daemon *d, gs_web **out)
 {
 	gs_web *w = xcalloc(1, sizeof *w);
-	int rc;
 
 	w->d = d;
 	/* Here, on the main thread, before the sampler's first libcurl call. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
-	rc = -pthread_create(&w->thread, NULL, sampler, w);
+	*out = w;
+	return 0;
+}
+
+int web_start(gs_web *w)
+{
+	int rc = -pthread_create(&w->thread, NULL, sampler, w);
+
 	if (rc < 0) {
 		log_error("web: cannot start the sampler: %s", strerror(-rc));
-		pthread_cond_destroy(&w->cond);
-		pthread_mutex_destroy(&w->lock);
-		curl_global_cleanup();
-		free(w);
 		return rc;
 	}
 	w->started = true;
-	*out = w;
 	return 0;
 }
 

@@ -28,8 +28,12 @@ extern const size_t web_assets_count;
  * data (their data comes from /web/... with the token in a header). NULL-terminated. */
 extern const char *const web_open_paths[];
 
-/* Starts the sampler; d must outlive the handle. Returns 0 or -errno. */
+/* The panel's state, for web_routes before the metrics port starts; d must outlive
+ * the handle. Returns 0. */
 int web_create(struct gs_daemon *d, gs_web **out);
+/* Starts the sampler once the engine and the stream layer are up (it reads them).
+ * Returns 0 or -errno. */
+int web_start(gs_web *w);
 /* Stops the sampler; call after the metrics port stopped. */
 void web_destroy(gs_web *w);
 
