@@ -20,6 +20,7 @@
 
 #include "fs.h"
 
+#include "dirs.h"
 #include "log.h"
 #include "mem.h"
 
@@ -273,28 +274,6 @@ static int fs_lazy_unmount(const char *path)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
 }
 
-static int fs_mkdirs(const char *path)
-{
-	char *p = xstrdup(path);
-	int rc = 0;
-
-	for (char *s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
 static bool fs_is_dead(int rc)
 {
 	return rc == -ENOTCONN || rc == -ECONNABORTED;
@@ -329,7 +308,7 @@ static int fs_prepare_mountpoint(const char *path)
 			if (rc == 0)
 				return 0;
 			if (rc == -ENOENT) {
-				rc = fs_mkdirs(path);
+				rc = dirs_make(path, 0755, false);
 				if (rc < 0)
 					log_error("fuse: cannot create mount point %s: %s", path,
 						  strerror(-rc));
@@ -671,7 +650,9 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			atomic_fetch_add(&m->read_errors, 1);
 			fs_read_warn(m, ino, off, size, n);
 		}
-		fuse_reply_err(req, (int)-n);
+		/* -ENOENT: the title was removed (API rem) while open; read(2) has no
+		 * ENOENT, so the reader sees an I/O error, as for a vanished backing file */
+		fuse_reply_err(req, n == -ENOENT ? EIO : (int)-n);
 	}
 	cancel_destroy(&r.tok);
 	if (size >= FS_BUF_MIN) {

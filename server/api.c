@@ -16,6 +16,7 @@
 #include "mem.h"
 #include "playability.h"
 #include "settings.h"
+#include "stream.h"
 #include "torrents.h"
 
 #include <cjson/cJSON.h>
@@ -295,6 +296,34 @@ static int action_set(struct http_req *r, gs_torrents *t, const cJSON *body)
 	return reply_status_of(r, t, hash);
 }
 
+/* Removes a title: catalog and engine (torrents_remove), then the stream layer's readers
+ * and cached data. A title being read is removed all the same: the server's own readers
+ * let go, outside readers get an error on their next read (see stream.h). */
+static int remove_title(gs_torrents *t, gs_streams *streams, const char *hash)
+{
+	cat_record *rec = NULL;
+	int rc = catalog_get(torrents_catalog(t), hash, &rec);
+	char h[41];
+	uint32_t *files = NULL;
+	size_t n = 0;
+
+	if (rc == 0) {
+		snprintf(h, sizeof h, "%s", rec->hash);
+		n = rec->n_files;
+		files = xcalloc(n ? n : 1, sizeof *files);
+		for (size_t i = 0; i < n; i++)
+			files[i] = (uint32_t)i;
+		cat_record_free(rec);
+	} else if (cat_hash_normalize(hash, h) < 0) {
+		return rc;
+	}
+	rc = torrents_remove(t, h);
+	if (rc == 0 && streams)
+		streams_remove(streams, h, files, n);
+	free(files);
+	return rc;
+}
+
 static int action_rem(struct http_req *r, gs_torrents *t, const cJSON *body)
 {
 	const char *hash = need_hash(r, body, "rem");
@@ -302,14 +331,12 @@ static int action_rem(struct http_req *r, gs_torrents *t, const cJSON *body)
 
 	if (!hash)
 		return 0;
-	rc = torrents_remove(t, hash);
+	rc = remove_title(t, daemon_streams(r->ctx), hash);
 	if (rc == -ENOENT)
 		return http_reply_error(r, MHD_HTTP_NOT_FOUND, "unknown torrent hash \"%s\"", hash);
-	if (rc == -EBUSY)
-		return http_reply_error(r, MHD_HTTP_CONFLICT,
-					"rem: torrent %s is being read; retry when it is closed", hash);
 	if (rc < 0)
 		return http_reply_error(r, http_status_from_errno(rc), "rem: %s", strerror(-rc));
+	log_info("rem %s", hash);
 	return http_reply_text(r, MHD_HTTP_OK, "application/json", "{}\n");
 }
 
@@ -410,9 +437,15 @@ static int action_list(struct http_req *r, gs_torrents *t, bool active_only)
 	return rc;
 }
 
+struct wipe_arg {
+	gs_torrents *t;
+	gs_streams *streams;
+};
+
 static int wipe_one(void *arg, const cat_record *rec)
 {
-	int rc = torrents_remove(arg, rec->hash);
+	struct wipe_arg *w = arg;
+	int rc = remove_title(w->t, w->streams, rec->hash);
 
 	if (rc < 0)
 		log_warn("wipe: %s: %s", rec->hash, strerror(-rc));
@@ -469,7 +502,8 @@ static int on_torrents(struct http_req *r)
 	else if (strcmp(action, "active") == 0)
 		rc = action_list(r, t, true);
 	else if (strcmp(action, "wipe") == 0) {
-		catalog_foreach(torrents_catalog(t), wipe_one, t);
+		struct wipe_arg w = { t, daemon_streams(r->ctx) };
+		catalog_foreach(torrents_catalog(t), wipe_one, &w);
 		rc = http_reply_text(r, MHD_HTTP_OK, "application/json", "{}\n");
 	} else
 		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,

@@ -58,15 +58,14 @@ bool auth_policy_has_token(const auth_policy *p)
 	return p && p->token;
 }
 
-/* Equal in time that depends only on the lengths, never on the first differing byte. */
-static bool secret_eq(const char *a, size_t alen, const char *b, size_t blen)
+bool auth_secret_equal(const char *got, size_t glen, const char *want, size_t wlen)
 {
-	unsigned char d = alen != blen;
+	unsigned char d = glen != wlen;
 
-	if (blen == 0)
+	if (wlen == 0)
 		return false;
-	for (size_t i = 0; i < alen; i++)
-		d |= (unsigned char)(a[i] ^ b[i % blen]);
+	for (size_t i = 0; i < wlen; i++)
+		d |= (unsigned char)(want[i] ^ (i < glen ? got[i] : 0));
 	return d == 0;
 }
 
@@ -126,10 +125,10 @@ static int check_basic(const auth_policy *p, const char *cred)
 	const char *pass = colon + 1;
 	size_t plen = (size_t)n - (size_t)(pass - dec);
 	if (p->token)
-		ok |= secret_eq(pass, plen, p->token, strlen(p->token));
+		ok |= auth_secret_equal(pass, plen, p->token, strlen(p->token));
 	/* Every entry is compared, so the time does not say which user exists. */
 	for (size_t i = 0; i < p->nusers; i++)
-		ok |= secret_eq(dec, (size_t)n, p->users[i], strlen(p->users[i]));
+		ok |= auth_secret_equal(dec, (size_t)n, p->users[i], strlen(p->users[i]));
 	return ok ? 0 : -EACCES;
 }
 
@@ -153,7 +152,7 @@ int auth_check(const auth_policy *p, const char *authorization)
 		size_t n = strlen(h);
 		while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
 			n--;
-		return p->token && secret_eq(h, n, p->token, strlen(p->token)) ? 0 : -EACCES;
+		return p->token && auth_secret_equal(h, n, p->token, strlen(p->token)) ? 0 : -EACCES;
 	}
 	if (strncasecmp(h, "Basic", 5) == 0 && (h[5] == ' ' || h[5] == '\t')) {
 		h += 6;

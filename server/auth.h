@@ -28,6 +28,9 @@ int auth_check(const auth_policy *p, const char *authorization);
 /* True for 127.0.0.0/8, ::1 and their IPv4-mapped form; false for anything else,
  * wildcards (0.0.0.0, ::) included. */
 bool auth_address_is_loopback(const char *address);
+/* Whether got equals the secret want, in time that depends only on wlen (never on where
+ * they differ); an empty secret matches nothing. */
+bool auth_secret_equal(const char *got, size_t glen, const char *want, size_t wlen);
 
 /* Checks one http_auth entry: "name:password", name non-empty without ':' or control
  * characters, password non-empty. 0, or -EINVAL with a reason ("must be ...") in why. */

@@ -14,6 +14,7 @@
 
 #include "bt.h"
 #include "bt_cli.h"
+#include "clock.h"
 
 #define CLI_MAX_PEERS 32
 #define CLI_CHUNK (1 << 20)
@@ -174,12 +175,7 @@ static void *cli_progress_main(void *arg)
 	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < 86400 * 4 && !p->stop; i++) {
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 250000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		clock_deadline(CLOCK_REALTIME, 250, &until);
 		pthread_cond_timedwait(&p->cv, &p->lock, &until);
 		if (p->stop)
 			break;

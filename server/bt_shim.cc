@@ -51,6 +51,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -65,16 +66,33 @@
 extern "C" {
 #include "bt.h"
 #include "log.h"
-/* cancel.h uses C11 <stdatomic.h>, which C++17 cannot include; its functions are plain C. */
+/* cancel.h uses C11 <stdatomic.h>, which C++17 cannot include: the shim uses the token
+ * only through these plain C functions, never its layout. */
 void cancel_set_waker(gs_cancel *c, void (*wake)(void *arg), void *arg);
 void cancel_clear_waker(gs_cancel *c);
+bool cancel_is_fired(gs_cancel *c);
 }
 
-/* cancel_fired() is a static inline over a C11 atomic_bool, the first member of gs_cancel:
- * the same acquire load, done with the GCC builtin both front ends share. */
 static bool cancel_fired(gs_cancel *c)
 {
-	return c && __atomic_load_n(reinterpret_cast<const bool *>(c), __ATOMIC_ACQUIRE);
+	return cancel_is_fired(c);
+}
+
+namespace {
+/* The waker a blocked read registers points into its own frame: cleared by the
+ * destructor on every way out of the read, exceptions included. */
+class waker_guard {
+public:
+	waker_guard(gs_cancel *c, void (*wake)(void *), void *arg) : m_c(c)
+	{
+		cancel_set_waker(c, wake, arg);
+	}
+	~waker_guard() { cancel_clear_waker(m_c); }
+	waker_guard(const waker_guard &) = delete;
+	waker_guard &operator=(const waker_guard &) = delete;
+private:
+	gs_cancel *m_c;
+};
 }
 
 namespace {
@@ -153,7 +171,9 @@ struct tstore {
 	int gen = 0;                   /* bumped on reload/sleep: older storages are ignored */
 	std::condition_variable cv;    /* readers wait here (with piece_store::mu) */
 	int waiters = 0;
-	int64_t last_block = 0;        /* when the last block of this torrent arrived */
+	/* when each waiting reader began its wait (the oldest is what a stall log reports) */
+	std::multiset<int64_t> wait_starts;
+	int64_t last_block = 0;        /* when the last block of this torrent arrived; 0: none yet */
 	std::vector<std::pair<int, int>> pins;   /* inclusive piece ranges not to evict */
 	uint64_t bad_served = 0;       /* hash failures of pieces we had served unverified */
 	bool registered = false;
@@ -790,6 +810,9 @@ struct bt_torrent {
 	int64_t last_kick = 0;
 	int kicks_in_row = 0;
 	int nwin = 0;                  /* valid windows, as counted in e->live_windows */
+	/* removed (bt_torrent_abort) while readers still held it: reads fail -ENOENT and it
+	 * never wakes again; bt_torrent_forget once the last reader closed */
+	std::atomic<bool> aborted{false};
 };
 
 struct bt_engine {
@@ -1405,13 +1428,14 @@ void housekeeping(bt_engine *e)
 		std::lock_guard<std::mutex> tg(t->mu);
 		uint64_t bad;
 		int waiters;
-		int64_t last_block;
+		int64_t last_block, oldest_wait;
 		std::vector<int> stale;
 		{
 			std::lock_guard<std::mutex> g(e->store.mu);
 			bad = t->ts->bad_served;
 			waiters = t->ts->waiters;
 			last_block = t->ts->last_block;
+			oldest_wait = t->ts->wait_starts.empty() ? now : *t->ts->wait_starts.begin();
 			if (t->active && now - t->last_sweep > 1000) {
 				for (auto &kv : t->ts->pieces)
 					if (!kv.second.verified && kv.second.have_blocks
@@ -1460,9 +1484,17 @@ void housekeeping(bt_engine *e)
 				t->stall_since = 0;
 				t->kicks_in_row++;
 				e->kicks++;
-				log_info("bt: %s: a reader waits with %d peers connected and no block for "
-					"%lld ms; re-adding the torrent with %zu known peers", t->hex.c_str(),
-					npeers, (long long)(now - last_block), t->peers.size());
+				/* the reader's own clock: how long it has waited, and when this torrent
+				 * last got a block (if ever), not the time since the clock's origin */
+				char lastb[64];
+				if (last_block)
+					snprintf(lastb, sizeof lastb, "last block %lld ms ago",
+						 (long long)(now - last_block));
+				else
+					snprintf(lastb, sizeof lastb, "no block received yet");
+				log_info("bt: %s: a reader has waited %lld ms with %d peers connected (%s); "
+					"re-adding the torrent with %zu known peers", t->hex.c_str(),
+					(long long)(now - oldest_wait), npeers, lastb, t->peers.size());
 				reload_locked(t, 0, -1, true);
 			}
 		} else {
@@ -2108,6 +2140,8 @@ int bt_torrent_open(bt_torrent *t, const char *const *extra_peers) noexcept
 {
 	try {
 		std::lock_guard<std::mutex> g(t->mu);
+		if (t->aborted)
+			return -ENOENT;
 		if (!t->active) {
 			char err[256];
 			int rc = activate_locked(t, extra_peers, std::vector<int>(), err, sizeof err);
@@ -2178,6 +2212,20 @@ int bt_torrent_sleep(bt_torrent *t) noexcept
 	}
 }
 
+void bt_torrent_abort(bt_torrent *t) noexcept
+{
+	try {
+		{
+			std::lock_guard<std::mutex> g(t->mu);
+			t->aborted = true;
+			deactivate_locked(t);   /* out of the session now: no peer works for it */
+		}
+		std::lock_guard<std::mutex> g(t->e->store.mu);
+		t->ts->cv.notify_all();         /* waiting readers see the flag */
+	} catch (...) {
+	}
+}
+
 void bt_torrent_set_priority(bt_torrent *t, int on) noexcept
 {
 	t->priority = on != 0;
@@ -2210,6 +2258,8 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 		bt_settings s = e->settings();
 		{
 			std::lock_guard<std::mutex> g(t->mu);
+			if (t->aborted)
+				return -ENOENT;
 			if (t->refs <= 0 || !t->active)
 				return -EBADF;
 			update_window_locked(t, file_index, first, last);
@@ -2217,7 +2267,8 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 		tstore &ts = *t->ts;
 		piece_store &st = e->store;
 		std::pair<piece_store *, tstore *> wk{&st, &ts};
-		cancel_set_waker(cancel, wake_reader, &wk);
+		std::optional<waker_guard> waker;
+		waker.emplace(cancel, wake_reader, &wk);
 		int64_t deadline = now_ms() + s.read_timeout_ms;
 		int64_t wait_start = now_ms(), last_assert = wait_start;
 		int64_t pos = 0;
@@ -2227,6 +2278,10 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 		while (pos < n) {
 			if (cancel_fired(cancel)) {
 				result = -EINTR;
+				break;
+			}
+			if (t->aborted) {
+				result = -ENOENT;
 				break;
 			}
 			int64_t a = abs + pos;
@@ -2285,8 +2340,10 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 				if (!need_reload && !timed_out && !reassert) {
 					ts.waiters++;
 					st.waiting++;
+					auto ws = ts.wait_starts.insert(wait_start);
 					ts.cv.wait_until(g, std::chrono::steady_clock::now()
 						+ std::chrono::milliseconds(std::min<int64_t>(deadline - now, 200)));
+					ts.wait_starts.erase(ws);
 					ts.waiters--;
 					st.waiting--;
 				}
@@ -2298,7 +2355,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 			if (reassert) {
 				std::lock_guard<std::mutex> g(t->mu);
 				if (t->refs <= 0 || !t->active) {
-					result = -EBADF;
+					result = t->aborted ? -ENOENT : -EBADF;
 					break;
 				}
 				update_window_locked(t, file_index, p, last);
@@ -2311,7 +2368,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 				}
 				std::lock_guard<std::mutex> g(t->mu);
 				if (t->refs <= 0 || !t->active) {
-					result = -EBADF;
+					result = t->aborted ? -ENOENT : -EBADF;
 					break;
 				}
 				int rc;
@@ -2326,7 +2383,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 				update_window_locked(t, file_index, p, last);
 			}
 		}
-		cancel_clear_waker(cancel);
+		waker.reset();
 		if (result < 0) {
 			if (result == -ETIMEDOUT) {
 				int peers = 0;

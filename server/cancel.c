@@ -45,3 +45,8 @@ void cancel_clear_waker(gs_cancel *c)
 	c->wake_arg = NULL;
 	pthread_mutex_unlock(&c->lock);
 }
+
+bool cancel_is_fired(gs_cancel *c)
+{
+	return cancel_fired(c);
+}

@@ -23,6 +23,8 @@ static inline bool cancel_fired(gs_cancel *c)
 {
 	return c && atomic_load_explicit(&c->fired, memory_order_acquire);
 }
+/* The same, as a function: for C++ (the shim), which cannot include <stdatomic.h>. */
+bool cancel_is_fired(gs_cancel *c);
 /* A waiter registers how to wake it before it blocks, and clears it after.
  * Both tolerate c == NULL (an uncancellable read). After set, check cancel_fired()
  * before sleeping: a fire that happened before set will not call the waker. */

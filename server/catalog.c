@@ -20,6 +20,7 @@
  * "catalog.lock" (flock) keeps a second daemon off the same directory. */
 #include "catalog.h"
 
+#include "dirs.h"
 #include "log.h"
 #include "mem.h"
 
@@ -38,6 +39,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define CAT_FORMAT_VERSION 1
 #define CAT_MAGIC          "GSCAT"
@@ -230,29 +232,11 @@ static int cat_record_validate(const cat_record *r)
 	return 0;
 }
 
-/* ---- CRC-32 (IEEE 802.3, as zlib) of the info trailer ---- */
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-		crc_table[i] = c;
-	}
-}
+/* ---- CRC-32 (IEEE 802.3) of the JSON and the info trailer: zlib's ---- */
 
 static uint32_t cat_crc32(const unsigned char *p, size_t n)
 {
-	uint32_t c = 0xFFFFFFFFu;
-
-	pthread_once(&crc_once, crc_init);
-	while (n--)
-		c = crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFu;
+	return (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), p, n);
 }
 
 /* ---- JSON <-> record ---- */
@@ -767,39 +751,6 @@ static struct cat_entry *cat_table_remove(gs_catalog *cat, const char *hash)
 
 /* ---- open / load ---- */
 
-static int cat_mkdir_p(const char *dir)
-{
-	char *p = xstrdup(dir);
-	int rc = 0;
-
-	for (char *s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) == 0) {
-			/* A new directory's entry is durable once its parent is fsynced. */
-			char *slash = strrchr(p, '/');
-			char *parent = slash && slash != p ? xstrndup(p, (size_t)(slash - p))
-				: xstrdup(slash ? "/" : ".");
-			int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (fd >= 0) {
-				fsync(fd);
-				close(fd);
-			}
-			free(parent);
-		} else if (errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
 static bool cat_is_record_name(const char *name, char hash[41])
 {
 	size_t n = strlen(name);
@@ -965,7 +916,7 @@ int catalog_open(const char *dir, gs_catalog **out)
 	pthread_mutex_init(&cat->write_lock, NULL);
 	cat_table_grow(cat);
 
-	if ((rc = cat_mkdir_p(dir)) < 0)
+	if ((rc = dirs_make(dir, 0755, true)) < 0)
 		goto fail;
 	cat->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cat->dir_fd < 0) {

@@ -13,6 +13,7 @@
 #include "api.h"
 #include "auth.h"
 #include "config.h"
+#include "dirs.h"
 #include "http_files.h"
 #include "http_server.h"
 #ifdef HAVE_FUSE
@@ -238,28 +239,6 @@ unsigned daemon_port(const gs_daemon *d, const char *which)
 	return s ? http_server_port(s) : 0;
 }
 
-int daemon_mkdirs(const char *path)
-{
-	char *p = xstrdup(path);
-	int rc = 0;
-
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			rc = -errno;
-			goto out;
-		}
-		*s = '/';
-	}
-	if (mkdir(p, 0700) < 0 && errno != EEXIST)
-		rc = -errno;
-out:
-	free(p);
-	return rc;
-}
-
 char *daemon_state_dir(const struct gs_config *cfg)
 {
 	const char *env;
@@ -373,7 +352,7 @@ int daemon_run(const struct daemon_opts *o)
 
 	xmlSetStructuredErrorFunc(NULL, xml_log);
 	d.state_dir = daemon_state_dir(cfg);
-	rc = daemon_mkdirs(d.state_dir);
+	rc = dirs_make(d.state_dir, 0700, false);
 	if (rc < 0) {
 		log_error("state_dir %s: cannot create: %s", d.state_dir, strerror(-rc));
 		goto err_state;

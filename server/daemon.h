@@ -58,8 +58,6 @@ void daemon_request_restart(gs_daemon *d);
 /* Whether the FUSE mount was started (fuse_mount_path set and mounted). */
 bool daemon_fuse_mounted(const gs_daemon *d);
 
-/* Makes path and its parents (mode 0700 for the last). 0 or -errno. */
-int daemon_mkdirs(const char *path);
 /* The effective state folder: cfg->state_dir, or the default (see cfg.h). Caller frees. */
 char *daemon_state_dir(const struct gs_config *cfg);
 

@@ -8,9 +8,11 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/bt.h %D%/bt_cli.c %D%/bt_cli.h \
 	%D%/catalog.c %D%/catalog.h \
 	%D%/cfg.c %D%/cfg.h \
+	%D%/clock.h \
 	%D%/cli_client.c %D%/cli_client.h \
 	%D%/cli_opts.c %D%/cli_opts.h \
 	%D%/daemon.c %D%/daemon.h \
+	%D%/dirs.c %D%/dirs.h \
 	%D%/demo.c %D%/demo.h \
 	%D%/http_files.c %D%/http_files.h \
 	%D%/http_range.c %D%/http_range.h \

@@ -56,6 +56,7 @@
 #include "stream.h"
 
 #include "bt.h"
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 #include "racache.h"
@@ -126,6 +127,7 @@ struct sfile {
 	bool on_deferred;               /* on s->deferred (its fill waits for a quiet slot) */
 	unsigned fill_retries;          /* engine reads of its fill that failed */
 	bool forgotten;                 /* streams_forget: never fill again */
+	atomic_bool removed;            /* streams_remove: every read fails -ENOENT */
 	struct sfile *fill_next;
 };
 
@@ -512,12 +514,7 @@ static void *fill_thread(void *arg)
 			}
 			if (s->deferred) {
 				struct timespec t;
-				now(&t);
-				t.tv_nsec += 500 * 1000000;
-				if (t.tv_nsec >= 1000000000) {
-					t.tv_sec++;
-					t.tv_nsec -= 1000000000;
-				}
+				clock_deadline(CLOCK_MONOTONIC, 500, &t);
 				pthread_cond_timedwait(&s->fill_cond, &s->lock, &t);
 			} else {
 				pthread_cond_wait(&s->fill_cond, &s->lock);
@@ -807,11 +804,7 @@ static int ensure_bt_opt(gs_streams *s, struct sfile *f, gs_cancel *cancel, bt_t
 				now(&s->slot_wait_last);
 				fill_yield_locked(s);
 			}
-			slice.tv_nsec += 100 * 1000000;    /* recheck the cancel token */
-			if (slice.tv_nsec >= 1000000000) {
-				slice.tv_sec++;
-				slice.tv_nsec -= 1000000000;
-			}
+			clock_add_ms(&slice, 100);    /* recheck the cancel token */
 			pthread_cond_timedwait(&s->cond, &s->lock, &slice);
 			if (for_slot)
 				s->slot_waiters--;
@@ -944,7 +937,7 @@ static void *pump_thread(void *arg)
 
 	free(pa);
 	pthread_mutex_lock(&s->lock);
-	while (!f->pump_stop) {
+	while (!f->pump_stop && !atomic_load(&f->removed)) {
 		struct timespec t;
 		now(&t);
 		if (elapsed(&f->last_steer, &t) > PUMP_IDLE_SECONDS)
@@ -971,12 +964,7 @@ static void *pump_thread(void *arg)
 			/* Engine timeout or error: back off, the reader will retry or fail itself. */
 			log_debug("pump %s/%u: chunk %lld: %s", f->hash, f->idx, (long long)c,
 				  strerror((int)-r));
-			now(&t);
-			t.tv_nsec += 200 * 1000000;
-			if (t.tv_nsec >= 1000000000) {
-				t.tv_sec++;
-				t.tv_nsec -= 1000000000;
-			}
+			clock_deadline(CLOCK_MONOTONIC, 200, &t);
 			pthread_cond_timedwait(&f->pump_cond, &s->lock, &t);
 		}
 	}
@@ -995,7 +983,7 @@ static void pump_start(gs_streams *s, struct sfile *f)
 		pthread_cond_signal(&f->pump_cond);
 		return;
 	}
-	if (f->pump_stop)
+	if (f->pump_stop || atomic_load(&f->removed))
 		return;
 	struct pump_arg *pa = xmalloc(sizeof *pa);
 	pa->s = s;
@@ -1133,7 +1121,8 @@ int stream_open(gs_streams *s, const char *hash, uint32_t file_index, uint64_t s
 	pthread_mutex_lock(&s->lock);
 	struct sfile *f;
 	for (f = s->files[b]; f; f = f->next)
-		if (f->idx == file_index && strcmp(f->hash, h) == 0 && !f->pump_stop)
+		if (f->idx == file_index && strcmp(f->hash, h) == 0 && !f->pump_stop &&
+		    !atomic_load(&f->removed))
 			break;
 	if (!f) {
 		pthread_condattr_t ca;
@@ -1278,6 +1267,10 @@ ssize_t stream_read(gs_stream *h, void *buf, size_t len, int64_t off, gs_cancel 
 
 		if (cancel_fired(cancel)) {
 			rc = -EINTR;
+			goto out;
+		}
+		if (atomic_load(&f->removed)) {
+			rc = -ENOENT;   /* removed: no byte more, cached or not */
 			goto out;
 		}
 		if (s->w) {
@@ -1518,6 +1511,52 @@ void streams_forget(gs_streams *s, const char *hash, uint32_t file_index)
 	ra_drop_file(s->ra, file_key(hash, file_index));
 	if (s->w)
 		warmup_remove(s->w, hash, file_index);
+}
+
+void streams_remove(gs_streams *s, const char *hash, const uint32_t *files, size_t n)
+{
+	struct sfile **drop = NULL;
+	size_t ndrop = 0, cap = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (unsigned b = 0; b < FILE_BUCKETS; b++)
+		for (struct sfile *f = s->files[b]; f; f = f->next) {
+			if (strcmp(f->hash, hash) != 0)
+				continue;
+			atomic_store(&f->removed, true);
+			f->forgotten = true;
+			fill_clear_locked(f);
+			for (unsigned i = 0; i < s->nfillers; i++)
+				if (s->fill_file[i] == f && s->fill_tok[i])
+					cancel_fire(s->fill_tok[i]);
+			if (f->pump_tok)
+				cancel_fire(f->pump_tok);
+			pthread_cond_signal(&f->pump_cond);
+			if (f->on_deferred) {
+				/* its fill reference goes now: nothing will fill it */
+				defer_unlink_locked(s, f);
+				f->fill_queued = false;
+				if (ndrop == cap) {
+					cap = cap ? cap * 2 : 8;
+					drop = xrealloc(drop, cap * sizeof *drop);
+				}
+				drop[ndrop++] = f;
+			}
+		}
+	/* prefetch holds of the torrent close (their thread wakes on s->cond) */
+	for (struct prefetch *p = s->prefetches; p; p = p->next)
+		if (strcmp(p->hash, hash) == 0)
+			p->stop = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < ndrop; i++)
+		sfile_put(s, drop[i]);
+	free(drop);
+	for (size_t i = 0; i < n; i++) {
+		ra_drop_file(s->ra, file_key(hash, files[i]));
+		if (s->w)
+			warmup_remove(s->w, hash, files[i]);
+	}
 }
 
 void streams_flush(gs_streams *s)

@@ -63,6 +63,11 @@ int streams_prefetch(gs_streams *s, const char *hash, uint32_t file_index, uint6
 		     uint64_t offset);
 /* Forgets everything cached for a torrent's file (the torrent was removed). */
 void streams_forget(gs_streams *s, const char *hash, uint32_t file_index);
+/* The torrent hash was removed (API rem): every read of its files, on handles open now
+ * or opened later, fails -ENOENT at once (an HTTP body is cut short, a FUSE read gets
+ * EIO); the layer's own readers (pumps, prefetch holds, fillers) stop and let go of it;
+ * the RAM and SSD warmup data of files[0..n) are deleted. Never blocks on a reader. */
+void streams_remove(gs_streams *s, const char *hash, const uint32_t *files, size_t n);
 /* Waits until warmup writes queued so far are on disk (tests, shutdown). */
 void streams_flush(gs_streams *s);
 

@@ -19,7 +19,8 @@
 struct reg_entry {
 	char hash[41];
 	bt_torrent *bt;
-	unsigned users;                 /* acquired and not released: blocks removal */
+	unsigned users;                 /* acquired and not released */
+	bool removed;                   /* removed while in use: forgotten by the last release */
 	struct reg_entry *next;
 };
 
@@ -231,6 +232,16 @@ int torrents_add(gs_torrents *t, const char *link, const void *buf, size_t len,
 			rc = -EINVAL;
 			goto out;
 		}
+	pthread_mutex_lock(&t->lock);
+	struct reg_entry *old = reg_entry_of(t, info->hash);
+	bool leaving = old && old->removed;
+	pthread_mutex_unlock(&t->lock);
+	if (leaving) {
+		snprintf(err, errlen, "torrent %s was removed and a reader still has it open; "
+			 "add it again once that reader has closed it", info->hash);
+		rc = -EBUSY;
+		goto out;
+	}
 	record_from_info(&rec, info, meta);
 	rc = catalog_put(t->catalog, &rec);
 	free(rec.files);
@@ -254,20 +265,38 @@ out:
 int torrents_remove(gs_torrents *t, const char *hash)
 {
 	char h[41];
+	bt_torrent *abort = NULL, *forget = NULL;
 	int rc = cat_hash_normalize(hash, h);
 
 	if (rc < 0)
 		return rc;
+	/* The catalog first: once the record is gone nothing can open the title again, and a
+	 * failure to remove it leaves everything as it was. */
+	rc = catalog_remove(t->catalog, h);
 	pthread_mutex_lock(&t->lock);
 	struct reg_entry *e = reg_entry_of(t, h);
-	if (e && e->users)
-		rc = -EBUSY;
-	else if (e && (rc = bt_torrent_forget(e->bt)) == 0)
-		reg_del(t, h);
+	if (rc == -ENOENT && e && !e->removed)
+		rc = 0;                 /* registered, not catalogued: still take it out */
+	if (rc == 0 && e && !e->removed) {
+		if (e->users) {
+			/* readers hold it (a player, a pump, a filler): their reads fail now
+			 * and the last release forgets it (unuse) */
+			e->removed = true;
+			abort = e->bt;
+		} else {
+			forget = e->bt;
+			reg_del(t, h);
+		}
+	}
 	pthread_mutex_unlock(&t->lock);
-	if (rc < 0)
-		return rc;
-	return catalog_remove(t->catalog, h);
+	if (abort) {
+		bt_torrent_abort(abort);
+		log_info("removed %s: readers still open get an error; it leaves the engine "
+			 "when the last one closes", h);
+	}
+	if (forget && bt_torrent_forget(forget) < 0)
+		log_warn("removed %s: the engine could not forget it", h);
+	return rc;
 }
 
 /* The engine handle for hash, registering it from the catalog's info dict if needed;
@@ -283,12 +312,15 @@ static int registered(gs_torrents *t, const char *h, bt_torrent **out)
 	pthread_mutex_lock(&t->lock);
 	struct reg_entry *e = reg_entry_of(t, h);
 	if (e) {
-		e->users++;
-		*out = e->bt;
+		rc = e->removed ? -ENOENT : 0;
+		if (rc == 0) {
+			e->users++;
+			*out = e->bt;
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (e)
-		return 0;
+		return rc;
 	rc = catalog_get(t->catalog, h, &rec);
 	if (rc < 0)
 		return rc;
@@ -307,8 +339,12 @@ static int registered(gs_torrents *t, const char *h, bt_torrent **out)
 		reg_put(t, h, *out);
 		e = reg_entry_of(t, h);
 	}
-	*out = e->bt;           /* another thread may have registered it meanwhile */
-	e->users++;
+	if (e->removed) {
+		rc = -ENOENT;   /* removed while we loaded it */
+	} else {
+		*out = e->bt;   /* another thread may have registered it meanwhile */
+		e->users++;
+	}
 	pthread_mutex_unlock(&t->lock);
 out:
 	free(info);
@@ -316,13 +352,23 @@ out:
 	return rc;
 }
 
-static void unuse(gs_torrents *t, const char *h)
+static void unuse(gs_torrents *t, const char *hash)
 {
+	bt_torrent *forget = NULL;
+	char h[41];
+
+	snprintf(h, sizeof h, "%s", hash);     /* hash may live in the torrent we forget */
 	pthread_mutex_lock(&t->lock);
 	struct reg_entry *e = reg_entry_of(t, h);
 	if (e && e->users)
 		e->users--;
+	if (e && e->removed && !e->users) {
+		forget = e->bt;
+		reg_del(t, h);
+	}
 	pthread_mutex_unlock(&t->lock);
+	if (forget && bt_torrent_forget(forget) < 0)
+		log_warn("removed %s: the engine could not forget it", h);
 }
 
 int torrents_acquire(gs_torrents *t, const char *hash, bt_torrent **out)

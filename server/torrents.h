@@ -12,7 +12,7 @@
 typedef struct gs_torrents gs_torrents;
 
 /* Opens <state_dir>/catalog and starts the engine with cfg's engine settings. Nothing is
- * woken. extra_peers_env: none. Returns 0 or -errno (message logged). */
+ * woken. Returns 0 or -errno (message logged). */
 int torrents_open(const struct gs_config *cfg, const char *state_dir, gs_torrents **out);
 void torrents_close(gs_torrents *t);
 
@@ -40,12 +40,15 @@ struct torrents_meta {
  * (buf != NULL): waits for metadata if needed (bounded), stores the record (fsynced)
  * and returns its hash in hash_out. extra_peers: NULL-terminated "ip:port" list or NULL.
  * The torrent stays asleep. Returns 0, -EINVAL (bad link/file index: reason in err),
- * -ETIMEDOUT (no metadata), or -errno. */
+ * -ETIMEDOUT (no metadata), -EBUSY (removed, a reader still has it open), or -errno. */
 int torrents_add(gs_torrents *t, const char *link, const void *buf, size_t len,
 		 const char *const *extra_peers, const struct torrents_meta *meta,
 		 char hash_out[41], char *err, size_t errlen);
 
-/* Removes from the engine (when no reader has it open: -EBUSY otherwise) and the catalog. */
+/* Removes the record from the catalog and the torrent from the engine. Readers that hold
+ * it open (players, pumps, fillers) do not block it: their reads in flight and to come
+ * fail -ENOENT and the engine forgets it when the last one releases it (an add of the
+ * same hash meanwhile fails -EBUSY). Returns 0, -ENOENT (unknown hash) or -errno. */
 int torrents_remove(gs_torrents *t, const char *hash);
 
 /* Registers the torrent with the engine from its saved info dict if needed (no network),

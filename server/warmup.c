@@ -28,6 +28,7 @@
  * and valid chunks, not the blocks of chunks written but never made valid. */
 #include "warmup.h"
 
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 
@@ -1675,13 +1676,7 @@ static int enqueue(warmup *w, struct wu_item *it, bool capped, int wait_ms)
 	if (capped && wait_ms > 0 && it->charge <= w->o.queue_max &&
 	    w->qbytes + it->charge > w->o.queue_max) {
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += wait_ms / 1000;
-		until.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		clock_deadline(CLOCK_REALTIME, wait_ms, &until);
 		atomic_fetch_add_explicit(&w->st_waited_submits, 1, RELAXED);
 		while (!w->stop && w->qbytes + it->charge > w->o.queue_max &&
 		       pthread_cond_timedwait(&w->qidle, &w->qlock, &until) == 0)

@@ -18,6 +18,8 @@
  * until the next play); no Plex partial scan or library refresh is triggered from here. */
 #include "webhook.h"
 
+#include "auth.h"
+
 #include "catalog.h"
 #include "daemon.h"
 #include "library.h"
@@ -1060,17 +1062,6 @@ static int apply(gs_webhook *w, const struct wh_item *it, struct wh_event *ev)
 
 /* ---- the route ---- */
 
-/* Constant time in the length of the expected token. */
-static bool token_equal(const char *got, const char *want)
-{
-	size_t g = strlen(got), n = strlen(want);
-	unsigned char diff = g != n;
-
-	for (size_t i = 0; i < n; i++)
-		diff |= (unsigned char)(want[i] ^ (i < g ? got[i] : 0));
-	return diff == 0;
-}
-
 static int reply_unauthorized(struct http_req *r, const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -1127,7 +1118,7 @@ static int on_webhook(struct http_req *r)
 	if (want && want[0]) {
 		const char *got = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
 							      "token");
-		if (!got || !token_equal(got, want)) {
+		if (!got || !auth_secret_equal(got, strlen(got), want, strlen(want))) {
 			pthread_mutex_lock(&w->lock);
 			w->st.unauthorized++;
 			pthread_mutex_unlock(&w->lock);

@@ -52,6 +52,7 @@ nodist_EXTRA_tests_integration_stream_driver_SOURCES = tests/link_cxx.cc
 tests_integration_stream_driver_LDADD = $(GS_ENGINE_TEST_LDADD)
 
 GS_INTEGRATION_TESTS = \
+	tests/integration/api_rem_busy.sh \
 	tests/integration/api_torrents.sh \
 	tests/integration/catalog_crash.sh \
 	tests/integration/cli.sh \

@@ -4,7 +4,7 @@
 # bytes fetched over HTTP (and the FUSE mount when /dev/fuse works) equal the generated
 # file; Ctrl-C stops it, unmounts and removes its temp state.
 . "$TOP_SRCDIR/tests/lib/common.sh"
-command -v ffmpeg >/dev/null || skip "ffmpeg missing (the demo needs it)"
+command -v ffmpeg >/dev/null || skip_missing "ffmpeg missing (the demo needs it)"
 
 gs_config "$T/c.json"       # demo ignores state_dir: it makes its own temp folder
 gs_start demo --config "$T/c.json"

@@ -12,7 +12,7 @@
 . "$TOP_SRCDIR/tests/lib/common.sh"
 [ -c /dev/fuse ] || skip "/dev/fuse missing: FUSE cannot be tested here"
 gs_need_swarm
-command -v ffprobe >/dev/null || skip "ffprobe missing"
+command -v ffprobe >/dev/null || skip_missing "ffprobe missing"
 
 MNT=$T/mnt
 # The mount is taken down before common.sh's cleanup kills PIDs and removes $T (which

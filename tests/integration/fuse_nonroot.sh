@@ -6,11 +6,11 @@
 # cleans with fusermount3 -uz (logged); SIGTERM unmounts.
 . "$TOP_SRCDIR/tests/lib/common.sh"
 [ -c /dev/fuse ] || skip "/dev/fuse missing: FUSE cannot be tested here"
-FUSERMOUNT=$(command -v fusermount3) || skip "fusermount3 missing (apt-get install fuse3)"
+FUSERMOUNT=$(command -v fusermount3) || skip_missing "fusermount3 missing (apt-get install fuse3)"
 [ -u "$FUSERMOUNT" ] || skip "$FUSERMOUNT is not setuid root: users cannot mount"
 
 if [ "$(id -u)" = 0 ]; then
-	command -v setpriv > /dev/null || skip "setpriv missing (util-linux)"
+	command -v setpriv > /dev/null || skip_missing "setpriv missing (util-linux)"
 	AS=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
 	chmod 755 "$T"
 	mkdir -p "$T/state"
@@ -63,10 +63,8 @@ fi
 # libfuse opens /dev/fuse itself before it falls back to fusermount3; some containers
 # make the device 0600 root (Debian's udev rule makes it 0666).
 if ! "${AS[@]}" sh -c 'exec 3<> /dev/fuse' 2> /dev/null; then
-	note "/dev/fuse is not usable by uid $("${AS[@]}" id -u) here ($(stat -c %A /dev/fuse)):"
-	note "the unprivileged mount, kill -9 recovery and unmount were NOT tested"
-	note "$checks checks"
-	exit 0
+	skip "/dev/fuse is not usable by uid $("${AS[@]}" id -u) here ($(stat -c %A /dev/fuse)):" \
+		"the unprivileged mount, kill -9 recovery and unmount cannot be tested"
 fi
 gs_config "$T/c.json" "\"fuse_mount_path\": \"$MNT\""
 start_as_user

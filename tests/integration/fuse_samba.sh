@@ -8,10 +8,16 @@
 # prints the tail of that log and any smbd panic next to gostream's.
 . "$TOP_SRCDIR/tests/lib/common.sh"
 [ -c /dev/fuse ] || skip "/dev/fuse missing: FUSE cannot be tested here"
-command -v smbd > /dev/null || skip "smbd missing (apt-get install samba)"
-command -v smbclient > /dev/null || skip "smbclient missing (apt-get install smbclient)"
+command -v smbd > /dev/null || skip_missing "smbd missing (apt-get install samba)"
+command -v smbclient > /dev/null || skip_missing "smbclient missing (apt-get install smbclient)"
 [ "$(id -u)" = 0 ] || skip "smbd as a guest-only server needs root here"
 unshare --net true 2> /dev/null || skip "cannot create a network namespace (unshare --net)"
+# The example share uses `vfs objects = fileid`: its module is in samba-vfs-modules, a
+# Recommends of samba that --no-install-recommends leaves out (smbd then refuses the share:
+# NT_STATUS_BAD_NETWORK_NAME).
+SMB_MODULES=$(smbd -b 2> /dev/null | awk '/MODULESDIR:/ { print $2 }')
+[ -f "${SMB_MODULES:-/usr/lib/x86_64-linux-gnu/samba}/vfs/fileid.so" ] ||
+	skip_missing "samba's fileid VFS module is missing (apt-get install samba-vfs-modules)"
 gs_need_swarm
 
 MNT=$T/mnt

@@ -6,7 +6,7 @@
 # handed out (its per-response debug lines) stay a small fraction of the file.
 . "$TOP_SRCDIR/tests/lib/common.sh"
 gs_need_swarm
-command -v ffprobe > /dev/null || skip "ffprobe (ffmpeg) missing"
+command -v ffprobe > /dev/null || skip_missing "ffprobe (ffmpeg) missing"
 
 mkdir -p "$T/data"
 "$MKMEDIA" "$T/data/probe.mkv" 64 || fail "mkmedia"

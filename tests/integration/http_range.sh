@@ -9,7 +9,7 @@
 # SIGTERM stops the daemon promptly while a read is still blocked.
 . "$TOP_SRCDIR/tests/lib/common.sh"
 gs_need_swarm
-command -v curl > /dev/null || skip "curl missing"
+command -v curl > /dev/null || skip_missing "curl missing"
 
 mkdir -p "$T/data" "$T/dead"
 "$MKMEDIA" "$T/data/film.mkv" 24 || fail "mkmedia"

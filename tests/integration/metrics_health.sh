@@ -7,7 +7,7 @@
 . "$TOP_SRCDIR/tests/lib/common.sh"
 gs_need_swarm
 "$PY" -c 'import prometheus_client' 2>/dev/null ||
-	skip "python3-prometheus-client missing (apt-get install python3-prometheus-client)"
+	skip_missing "python3-prometheus-client missing (apt-get install python3-prometheus-client)"
 PROMCHECK="$TOP_SRCDIR/tests/lib/prom_check.py"
 
 mkdir -p "$T/data"
@@ -46,7 +46,6 @@ curl -sf --limit-rate 2M "http://127.0.0.1:$GS_STREAM_PORT/movies/Film%20%282020
 	-o "$T/film.out" &
 player=$!
 GS_PIDS+=("$player")
-mq() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$T/m.json" "$1"; }
 for ((i = 0; i < 200; i++)); do
 	curl -sf "$MURL/metrics" > "$T/m.json" || fail "GET /metrics"
 	[ "$(mq "any(s['playing'] and s['rate'] > 0 and s['offset'] > 0 for s in j['streams'])")" = True ] && break

@@ -15,8 +15,6 @@ LIMIT=6
 BENCH_PY="$TOP_SRCDIR/tests/bench/bench.py"
 SCAN="$TOP_SRCDIR/tests/lib/scan_check.py"
 
-metrics() { curl -sf --max-time 5 "http://127.0.0.1:$GS_METRICS_PORT/metrics" > "$T/m.json" ||
-	fail "GET /metrics"; }
 m() { "$PY" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$T/m.json" "$1"; }
 jf() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 settle() {   # fillers done, queue empty, nothing open, every torrent asleep

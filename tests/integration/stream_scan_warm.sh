@@ -33,8 +33,6 @@ scan_cleanup() {
 }
 trap scan_cleanup EXIT
 is_mounted() { awk -v m="$MNT" '$5 == m && / - fuse/ { f = 1 } END { exit !f }' /proc/self/mountinfo; }
-metrics() { curl -sf --max-time 5 "http://127.0.0.1:$GS_METRICS_PORT/metrics" > "$T/m.json" ||
-	fail "GET /metrics"; }
 m() { "$PY" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$T/m.json" "$1"; }
 # counters KEY... -> "v1 v2 ..." from one /metrics snapshot
 counters() { local k out=; metrics; for k in "$@"; do out="$out $(m "$k")"; done; echo $out; }

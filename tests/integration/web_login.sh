@@ -7,10 +7,10 @@
 # with the token). Without a browser: the 401 for the page's scripts carries no Basic
 # challenge (no browser password dialog over the login form), for other clients it does.
 . "$TOP_SRCDIR/tests/lib/common.sh"
-[ -x /usr/bin/chromium ] || skip "chromium missing (apt-get install chromium)"
-command -v node >/dev/null || skip "node missing (apt-get install nodejs)"
+[ -x /usr/bin/chromium ] || skip_missing "chromium missing (apt-get install chromium)"
+command -v node >/dev/null || skip_missing "node missing (apt-get install nodejs)"
 [ -d "$TOP_SRCDIR/tests/lib/node_modules/playwright-core" ] ||
-	skip "playwright-core missing (cd tests/lib && npm install: scripts/setup.sh test does it)"
+	skip_missing "playwright-core missing (cd tests/lib && npm install: scripts/setup.sh test does it)"
 
 TOKEN="tok-$RANDOM$RANDOM-web"
 PLEX_TOKEN="plex-$RANDOM$RANDOM"

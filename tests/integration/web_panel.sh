@@ -13,10 +13,10 @@
 # the page. Screenshots (desktop and phone) go to $GS_SHOTS when set (docs/screenshots).
 . "$TOP_SRCDIR/tests/lib/common.sh"
 gs_need_swarm
-[ -x /usr/bin/chromium ] || skip "chromium missing (apt-get install chromium)"
-command -v node >/dev/null || skip "node missing (apt-get install nodejs)"
+[ -x /usr/bin/chromium ] || skip_missing "chromium missing (apt-get install chromium)"
+command -v node >/dev/null || skip_missing "node missing (apt-get install nodejs)"
 [ -d "$TOP_SRCDIR/tests/lib/node_modules/playwright-core" ] ||
-	skip "playwright-core missing (cd tests/lib && npm install: scripts/setup.sh test does it)"
+	skip_missing "playwright-core missing (cd tests/lib && npm install: scripts/setup.sh test does it)"
 
 mkdir -p "$T/data" "$T/up"
 "$MKMEDIA" "$T/data/Film.2160p.DV.HDR10+.Atmos.mkv" 24 || fail mkmedia

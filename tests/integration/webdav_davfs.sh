@@ -6,10 +6,10 @@
 # TEST-RIG: ask_auth 0, use_locks 0, buf_size 64 (kernels >= 6.16 fail readdir with
 # EINVAL otherwise). Needs root and /dev/fuse; skipped (77) with the reason otherwise.
 . "$TOP_SRCDIR/tests/lib/common.sh"
-command -v mount.davfs > /dev/null || skip "davfs2 missing (apt-get install davfs2)"
+command -v mount.davfs > /dev/null || skip_missing "davfs2 missing (apt-get install davfs2)"
 [ "$(id -u)" = 0 ] || skip "mount -t davfs needs root"
 [ -c /dev/fuse ] || skip "/dev/fuse missing"
-id davfs2 > /dev/null 2>&1 || skip "the davfs2 user is missing (davfs2 package not configured)"
+id davfs2 > /dev/null 2>&1 || skip_missing "the davfs2 user is missing (davfs2 package not configured)"
 gs_need_swarm
 
 mkdir -p "$T/data" "$T/mnt" "$T/cache"

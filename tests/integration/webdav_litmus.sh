@@ -10,7 +10,7 @@
 # writes refused, LOCK/UNLOCK) is checked by webdav_props.sh and http_range.sh. Any other
 # failure, or a group that does not even pass init, fails this test.
 . "$TOP_SRCDIR/tests/lib/common.sh"
-command -v litmus > /dev/null || skip "litmus missing (apt-get install litmus)"
+command -v litmus > /dev/null || skip_missing "litmus missing (apt-get install litmus)"
 gs_need_swarm
 
 mkdir -p "$T/data"

@@ -4,7 +4,7 @@
 # slices (start, across pieces, the tail) byte-exact, `rclone cat` of the whole file
 # matches the source, and a write (`rclone mkdir`) fails on the read-only server.
 . "$TOP_SRCDIR/tests/lib/common.sh"
-command -v rclone > /dev/null || skip "rclone missing (apt-get install rclone)"
+command -v rclone > /dev/null || skip_missing "rclone missing (apt-get install rclone)"
 gs_need_swarm
 
 mkdir -p "$T/data"

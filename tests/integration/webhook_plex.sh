@@ -49,20 +49,7 @@ add "{\"action\":\"add\",\"link\":\"$T/s.torrent\",\"title\":\"Show (2020)\",\"c
 
 # wh MODE ARGS... -> $code and $body of the webhook's answer
 wh() { local out; out=$("$PY" "$WHC" "$1" "$WH" "${@:2}") || fail "webhook_client $*"; code=${out%% *}; body=${out#* }; }
-metrics() { curl -sf "$MURL/metrics" > "$T/m.json" || fail "GET /metrics"; }
-# mq EXPR: a Python expression over the metrics JSON `j`
-mq() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$T/m.json" "$1"; }
 jq_() { printf '%s' "$body" | "$PY" -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
-# wait_for EXPR SECONDS: polls /metrics until EXPR is True
-wait_for() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		metrics
-		[ "$(mq "$1")" = True ] && return 0
-		sleep 0.1
-	done
-	fail "not within $2 s: $1 (metrics: $(head -c 3000 "$T/m.json"))"
-}
 
 # ---- token ----
 code=$(curl -s -o "$T/r" -w '%{http_code}' -X POST "$MURL/plex-webhook" \

@@ -24,7 +24,18 @@ gs_cleanup() {
 trap gs_cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; [ -f "$T/gs.log" ] && { echo "--- gostream log:" >&2; tail -n 40 "$T/gs.log" >&2; }; exit 1; }
+# skip REASON: this machine cannot run the test (no /dev/fuse, not root, ...): exit 77.
 skip() { echo "SKIP: $*" >&2; exit 77; }
+# skip_missing REASON: a program or package the test needs is missing. Under the test
+# command (scripts/setup.sh test, so CI) every package has been installed: then it is a
+# failure, loudly, never a skip.
+skip_missing() {
+	if [ -n "${GS_NO_SKIP:-}" ]; then
+		echo "FAIL: a package the suite needs is missing (the test command installs it): $*" >&2
+		exit 1
+	fi
+	skip "$@"
+}
 note() { echo "# $*" >&2; }
 checks=0
 ok() { checks=$((checks + 1)); }
@@ -104,9 +115,9 @@ MKMEDIA="$TOP_SRCDIR/tests/lib/mkmedia.sh"
 
 # gs_need_swarm: skip unless python3-libtorrent, ffmpeg and mkvmerge are there.
 gs_need_swarm() {
-	"$PY" -c 'import libtorrent' 2>/dev/null || skip "python3-libtorrent missing for $PY"
-	command -v ffmpeg >/dev/null || skip "ffmpeg missing"
-	command -v mkvmerge >/dev/null || skip "mkvmerge (mkvtoolnix) missing"
+	"$PY" -c 'import libtorrent' 2>/dev/null || skip_missing "python3-libtorrent missing for $PY"
+	command -v ffmpeg >/dev/null || skip_missing "ffmpeg missing"
+	command -v mkvmerge >/dev/null || skip_missing "mkvmerge (mkvtoolnix) missing"
 }
 
 # gs_make_torrent SRC PIECE_KIB OUT [NAME] -> prints the info-hash
@@ -132,6 +143,21 @@ gs_seed() {
 	done
 	grep -q '^READY ' "$out" || fail "seeder on $ip not ready within 30 s"
 	SEED_EP=$(awk '/^READY /{print $2; exit}' "$out")
+}
+
+# metrics: /metrics (JSON) into $T/m.json; mq EXPR: a Python expression over it (`j`);
+# wait_for EXPR SECONDS: polls /metrics until EXPR is True, or fails showing them.
+metrics() { curl -sf --max-time 5 "http://127.0.0.1:$GS_METRICS_PORT/metrics" > "$T/m.json" ||
+	fail "GET /metrics"; }
+mq() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$T/m.json" "$1"; }
+wait_for() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		metrics
+		[ "$(mq "$1")" = True ] && return 0
+		sleep 0.1
+	done
+	fail "not within $2 s: $1 (metrics: $(head -c 3000 "$T/m.json"))"
 }
 
 # json_get JSON KEY: a top-level value of a JSON object.

@@ -21,11 +21,14 @@ static void test_base64(void)
 
 static void test_secret_eq(void)
 {
-	CHECK(secret_eq("abc", 3, "abc", 3));
-	CHECK(!secret_eq("abd", 3, "abc", 3));
-	CHECK(!secret_eq("ab", 2, "abc", 3));
-	CHECK(!secret_eq("abcd", 4, "abc", 3));
-	CHECK(!secret_eq("", 0, "", 0));                /* an empty secret never matches */
+	CHECK(auth_secret_equal("abc", 3, "abc", 3));
+	CHECK(!auth_secret_equal("abd", 3, "abc", 3));
+	CHECK(!auth_secret_equal("ab", 2, "abc", 3));
+	CHECK(!auth_secret_equal("abcd", 4, "abc", 3));
+	CHECK(!auth_secret_equal("", 0, "", 0));                /* an empty secret never matches */
+	CHECK(!auth_secret_equal("", 0, "x", 1));
+	CHECK(auth_secret_equal("s3cr&t", 6, "s3cr&t", 6));     /* the webhook token's compare too */
+	CHECK(!auth_secret_equal("s3cr&tt", 7, "s3cr&t", 6));
 }
 
 static void test_token(void)

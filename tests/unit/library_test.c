@@ -8,6 +8,7 @@
 
 #include "testlib.h"
 
+#include <sched.h>
 #include <time.h>
 
 #define GB (1024ull * 1024 * 1024)
@@ -750,10 +751,15 @@ static void test_load_from_catalog(void)
 struct reader_arg {
 	gs_library *lib;
 	atomic_bool *stop;
-	long ops;
+	long ops;                       /* readdir entries seen */
+	long lookups;                   /* of those, found again by inode */
 	int errors;
 };
 
+/* Lists movies/ and looks each entry up again by inode while another thread adds and
+ * removes titles. An entry may be gone meanwhile, and a name may change (two records
+ * share each title, so names gain and lose their disambiguating suffix), but an inode
+ * is stable: found again, it must be the same file (hash and index) under movies/. */
 static void *reader(void *p)
 {
 	struct reader_arg *a = p;
@@ -770,9 +776,13 @@ static void *reader(void *p)
 		while ((n = library_readdir(a->lib, movies.ino, cookie, ents, 16)) > 0) {
 			for (int i = 0; i < n; i++) {
 				int rc = library_lookup_ino(a->lib, ents[i].ino, &e);
-				/* Gone meanwhile is fine; a different name for the inode is not. */
-				if (rc == 0 && strcmp(e.path, ents[i].path) != 0 &&
-				    strncmp(e.path, "movies/Churn", 12) != 0)
+				if (rc == -ENOENT)
+					continue;
+				a->lookups++;
+				if (rc != 0 || strcmp(e.hash, ents[i].hash) != 0 ||
+				    e.file_index != ents[i].file_index || e.ino != ents[i].ino ||
+				    strncmp(e.path, "movies/Churn ", 13) != 0 ||
+				    strncmp(ents[i].path, "movies/Churn ", 13) != 0)
 					a->errors++;
 			}
 			cookie = ents[n - 1].cookie;
@@ -789,6 +799,7 @@ static void test_concurrent_readers(void)
 	pthread_t th[2];
 	struct reader_arg ra[2];
 	cat_record *r[50];
+	long puts = 0, removes = 0;
 
 	atomic_init(&stop, false);
 	for (unsigned i = 0; i < 50; i++) {
@@ -803,15 +814,39 @@ static void test_concurrent_readers(void)
 	}
 	for (int round = 0; round < 40; round++)
 		for (unsigned i = 0; i < 50; i++) {
-			if ((i + (unsigned)round) % 3)
-				library_put(lib, r[i]);
-			else
-				library_remove(lib, r[i]->hash);
+			if ((i + (unsigned)round) % 3) {
+				CHECK_EQ_INT(library_put(lib, r[i]), 0);
+				puts++;
+			} else if (library_remove(lib, r[i]->hash) == 0) {
+				removes++;
+			}
 		}
+	/* the readers must have run against the churn, not after it */
+	for (int spin = 0; spin < 2000 && (ra[0].lookups == 0 || ra[1].lookups == 0); spin++) {
+		for (unsigned i = 0; i < 50; i++)
+			library_put(lib, r[i]);
+		sched_yield();
+	}
+	for (unsigned i = 0; i < 50; i++)
+		CHECK_EQ_INT(library_put(lib, r[i]), 0);
 	atomic_store(&stop, true);
 	for (int t = 0; t < 2; t++) {
 		pthread_join(th[t], NULL);
 		CHECK_EQ_INT(ra[t].errors, 0);
+		CHECK(ra[t].ops > 0);
+		CHECK(ra[t].lookups > 0);
+	}
+	CHECK(puts > 0);
+	CHECK(removes > 0);
+	/* after the churn: each title that stayed is listed once, found by its inode */
+	lib_entry movies, ents[64];
+	CHECK_EQ_INT(library_lookup_path(lib, "movies", &movies), 0);
+	int n = library_readdir(lib, movies.ino, 0, ents, 64);
+	CHECK_EQ_INT(n, 50);
+	for (int i = 0; i < n; i++) {
+		lib_entry e;
+		CHECK_EQ_INT(library_lookup_ino(lib, ents[i].ino, &e), 0);
+		CHECK(strcmp(e.hash, ents[i].hash) == 0);
 	}
 	for (unsigned i = 0; i < 50; i++)
 		cat_record_free(r[i]);
