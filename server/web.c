@@ -51,6 +51,7 @@
 #define WEB_PLEX_EVERY_S 30
 #define WEB_STREAMS_MAX 64
 #define WEB_PAGE_HEADER "X-Gostream-Page"
+#define WEB_MOUNTS 8                    /* API routes the pages use, mounted here */
 
 const char *const web_open_paths[] = {
 	"/", "/dashboard", "/control", "/web/app.js", "/web/app.css", "/web/session", NULL
@@ -83,7 +84,7 @@ struct gs_web {
 	double cpu_machine, cpu_self;   /* percent of the machine; of one core x cores */
 	char plex[160];                 /* "reachable" / reason; "" = not checked yet */
 	time_t plex_checked;
-	struct mount mounts[4];
+	struct mount mounts[WEB_MOUNTS];
 	size_t nmounts;
 };
 
@@ -973,10 +974,13 @@ size_t web_routes(gs_web *w, struct http_route *out, size_t max)
 	struct http_route api[32];
 	size_t na = api_routes(w->d, api, 32);
 
-	/* The library's add, remove and upload are the API's own handlers, mounted here
-	 * (same origin as the page) behind the page header. */
-	for (size_t i = 0; i < na && w->nmounts < 4 && n < max; i++) {
-		if (strcmp(api[i].path, "/torrents") != 0 && strcmp(api[i].path, "/torrent/upload") != 0)
+	/* The library's add, remove and upload, and the sync controls when this build has
+	 * discovery, are the API's own handlers, mounted here (same origin as the page)
+	 * behind the page header. */
+	for (size_t i = 0; i < na && w->nmounts < WEB_MOUNTS && n < max; i++) {
+		if (strcmp(api[i].path, "/torrents") != 0 &&
+		    strcmp(api[i].path, "/torrent/upload") != 0 &&
+		    strncmp(api[i].path, "/sync", 5) != 0)
 			continue;
 		w->mounts[w->nmounts] = (struct mount){ api[i].handler, api[i].ctx };
 		out[n++] = (struct http_route){ api[i].method, api[i].path, on_mount,

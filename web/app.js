@@ -106,16 +106,88 @@ function card(title, state, rows) {
     el('h3', {}, el('span', { text: title }), el('span', { class: 'dot ' + state, title: state })), dl);
 }
 
-// An optional component another part of gostream may report in /metrics: its object
-// as rows, or an honest "not available in this build".
-function optionalCard(title, obj, fallback) {
-  if (obj && typeof obj === 'object') {
-    const rows = Object.entries(obj).filter(([, v]) => typeof v !== 'object')
-      .map(([k, v]) => [k.replace(/_/g, ' '), v]);
-    const st = obj.enabled === false ? '' : (obj.error || obj.last_error) ? 'warn' : 'ok';
-    return card(title, st, rows.length ? rows : [['state', 'present']]);
+const ago = (t) => !t ? 'never' : fmtDur(Math.max(0, Date.now() / 1000 - t)) + ' ago';
+const NA = [['state', 'not available in this build']];
+
+// NAT-PMP, the blocklist and discovery are optional parts of gostream: each card reads
+// what /metrics reports for it (natpmp_*, blocklist_*, the discovery object) and says
+// "not available in this build" when /metrics has nothing of it.
+function natpmpCard(m) {
+  if (!m || !('natpmp_state' in m)) return card('NAT-PMP', '', NA);
+  const st = { mapped: 'ok', starting: 'warn', error: 'bad' }[m.natpmp_state] || '';
+  const rows = [['state', m.natpmp_state]];
+  if (m.natpmp_state !== 'off')
+    rows.push(['TCP port', m.natpmp_port || '–'], ['UDP port', m.natpmp_port_udp || '–'],
+      ['refreshed', ago(m.natpmp_last_refresh)], ['errors', m.natpmp_errors]);
+  if (m.natpmp_last_error) rows.push(['last error', m.natpmp_last_error]);
+  return card('NAT-PMP', st, rows);
+}
+
+function blocklistCard(m) {
+  if (!m || !('blocklist_enabled' in m)) return card('Blocklist', '', NA);
+  if (!m.blocklist_enabled) return card('Blocklist', '', [['state', 'not configured']]);
+  const rows = [['ranges', m.blocklist_ranges], ['refreshed', ago(m.blocklist_last_refresh)],
+    ['refused peers', m.blocklist_refused_connections], ['failures', m.blocklist_failures]];
+  if (m.blocklist_last_error) rows.push(['last error', m.blocklist_last_error]);
+  return card('Blocklist', m.blocklist_ranges > 0 ? (m.blocklist_last_error ? 'warn' : 'ok') : 'bad', rows);
+}
+
+function syncCard(m) {
+  const d = m && m.discovery;
+  if (!d || typeof d !== 'object') return card('Sync', '', NA);
+  return card('Sync', d.errors ? 'warn' : 'ok', [['state', d.running ? 'running' : 'idle'],
+    ['runs', d.runs], ['added', d.added], ['upgraded', d.upgraded], ['pending', d.pending],
+    ['errors', d.errors]]);
+}
+
+// The sync controls and their live log, once /metrics shows discovery in this build.
+let syncShown = false;
+function syncControls(m) {
+  if (syncShown || !m || typeof m.discovery !== 'object') return;
+  syncShown = true;
+  const log = el('pre', { id: 'sync-log', class: 'log' });
+  const msg = el('p', { class: 'msg', id: 'sync-msg' });
+  const start = (kind) => async () => {
+    try {
+      const r = await post('/sync', { action: 'start', kind });
+      msg.textContent = `sync ${kind} started (run ${r.run})`; msg.className = 'msg ok';
+    } catch (e) { if (!(e instanceof AuthError)) { msg.textContent = e.message; msg.className = 'msg err'; } }
+  };
+  $('sync').replaceChildren(el('h2', { text: 'Sync' }), el('div', { class: 'row' },
+    ...['movies', 'tv', 'watchlist'].map((k) => el('button', { type: 'button', 'data-sync': k,
+      text: 'Sync ' + k, onclick: start(k) }))), msg, log);
+  $('sync').hidden = false;
+  followSyncLog(log);
+}
+
+async function followSyncLog(log) {
+  const headers = { 'X-Gostream-Page': '1' };
+  if (token) headers.Authorization = 'Bearer ' + token;
+  for (;;) {
+    try {
+      const r = await fetch('/sync/events', { headers, cache: 'no-store' });
+      if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
+      const rd = r.body.getReader(), dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await rd.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const ev = buf.slice(0, i); buf = buf.slice(i + 2);
+          const kind = (ev.match(/^event: (.*)$/m) || [])[1];
+          const data = (ev.match(/^data: (.*)$/m) || [])[1];
+          if (!kind || data === undefined) continue;
+          log.textContent += `${new Date().toLocaleTimeString()} ${kind} ${data}\n`;
+          const lines = log.textContent.split('\n');
+          if (lines.length > 300) log.textContent = lines.slice(-300).join('\n');
+          log.scrollTop = log.scrollHeight;
+        }
+      }
+    } catch (e) { /* the daemon restarted or went away: try again shortly */ }
+    await new Promise((res) => setTimeout(res, 5000));
   }
-  return card(title, '', [['state', fallback]]);
 }
 
 function renderCards(s, m) {
@@ -132,11 +204,11 @@ function renderCards(s, m) {
     card('FUSE mount', !f.path ? '' : f.mounted ? 'ok' : 'bad', f.path ?
       [['path', f.path], ['mounted', f.mounted ? 'yes' : 'no'], ['files', f.files]] :
       [['state', 'not configured'], ['library files', f.files]]),
-    optionalCard('NAT-PMP', m && m.natpmp, 'not available in this build'),
+    natpmpCard(m),
     card('VPN', vpn.state === 'up' || vpn.state === 'unknown' ? 'ok' : vpn.interface ? 'warn' : '',
       vpn.interface ? [['interface', vpn.interface], ['state', vpn.state], ['address', vpn.address || '–']] :
         [['state', 'not configured']]),
-    optionalCard('Blocklist', m && m.blocklist, 'not available in this build'),
+    blocklistCard(m),
     card('Plex', !plex.configured ? '' : /^reachable/.test(plex.state) ? 'ok' : 'bad',
       plex.configured ? [['state', plex.state]] : [['state', 'not configured']]),
     card('Shield', sh.strict_entries ? 'warn' : 'ok', [
@@ -148,7 +220,7 @@ function renderCards(s, m) {
       ['disk free', fmtBytes(sys.disk_free) + ' / ' + fmtBytes(sys.disk_total)]]),
     card('gostream', 'ok', [['CPU', (me.cpu_percent || 0).toFixed(1) + ' %'],
       ['RSS', fmtBytes(me.rss)], ['version', s.version]]),
-    optionalCard('Sync', m && (m.sync || m.discovery), 'not available in this build'),
+    syncCard(m),
   ];
   c.replaceChildren(...list);
 }
@@ -297,6 +369,7 @@ function dashboard() {
       try { m = await api('/metrics'); } catch (e) { if (e instanceof AuthError) throw e; }
       streamPort = s.http.port;
       renderCards(s, m);
+      syncControls(m);
       renderSpeed(s);
       renderStreams(s);
       if (n++ % 5 === 0) await loadLibrary();

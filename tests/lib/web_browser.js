@@ -80,8 +80,25 @@ async function panel() {
   const dash = await open(desktop, M + '/');
   check(new URL(dash.url()).pathname === '/dashboard', '/ redirects to /dashboard');
   await until('dashboard cards', async () => (await dash.locator('#cards .card').count()) >= 10);
-  const sync = await dash.locator('.card[data-card="Sync"]').innerText();
-  check(/not available in this build/.test(sync), 'Sync card says honestly that discovery is not in this build');
+  // Optional parts: each card shows what /metrics has of it, or says it is not built.
+  const met = (await api(M, '/metrics')).body;
+  const cardText = (n) => dash.locator(`.card[data-card="${n}"]`).innerText();
+  if ('natpmp_state' in met)
+    check((await cardText('NAT-PMP')).includes(met.natpmp_state), `NAT-PMP card shows the state (${met.natpmp_state})`);
+  else
+    check(/not available in this build/.test(await cardText('NAT-PMP')), 'NAT-PMP card: not available in this build');
+  if ('blocklist_enabled' in met)
+    check(met.blocklist_enabled ? (await cardText('Blocklist')).includes(String(met.blocklist_ranges)) :
+      /not configured/.test(await cardText('Blocklist')), 'Blocklist card follows /metrics');
+  else
+    check(/not available in this build/.test(await cardText('Blocklist')), 'Blocklist card: not available in this build');
+  if (typeof met.discovery === 'object') {
+    await until('sync controls', async () => (await dash.locator('#sync button[data-sync]').count()) === 3);
+    ok('discovery in this build: the Sync card and the sync controls show');
+  } else {
+    check(/not available in this build/.test(await cardText('Sync')), 'Sync card: not available in this build');
+    check(!(await dash.locator('#sync').isVisible()), 'no sync controls without discovery');
+  }
   noErrors(dash, 'dashboard');
 
   const ctl = await open(desktop, M + '/control');
