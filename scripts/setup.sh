@@ -19,7 +19,8 @@ run_pkgs=(fuse3 ffmpeg ca-certificates)
 # samba-vfs-modules: the example share's `vfs objects = fileid` (a Recommends of samba,
 # which --no-install-recommends leaves out).
 test_pkgs=(curl python3 python3-libtorrent mkvtoolnix procps iproute2 util-linux
-	rclone davfs2 litmus samba samba-vfs-modules smbclient python3-prometheus-client)
+	rclone davfs2 litmus samba samba-vfs-modules smbclient python3-prometheus-client
+	chromium fonts-dejavu-core nodejs npm)
 
 install_deps() {
 	local pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")
@@ -57,6 +58,12 @@ build() {
 	make -j"$(nproc)"
 }
 
+# playwright-core (tests/lib/package.json, exact version) drives Debian's chromium in
+# tests/integration/web_*.sh; unlike the playwright package it downloads no browser.
+browser_driver() {
+	(cd tests/lib && npm install --no-audit --no-fund --loglevel=error)
+}
+
 run_tests() {
 	local log rc=0
 	log=$(mktemp)
@@ -84,6 +91,6 @@ run_tests() {
 case "$mode" in
 deps) install_deps ;;
 demo) install_deps; build; exec ./gostream demo ;;
-test) install_deps; build; run_tests ;;
+test) install_deps; build; browser_driver; run_tests ;;
 *) echo "usage: $0 demo|test|deps" >&2; exit 2 ;;
 esac

@@ -15,6 +15,7 @@
 #include "disc_sync.h"
 #include "log.h"
 #include "mem.h"
+#include "playability.h"
 #include "settings.h"
 #include "stream.h"
 #include "torrents.h"
@@ -69,6 +70,7 @@ cJSON *api_torrent_status(gs_torrents *t, const cat_record *r)
 	cJSON_AddNumberToObject(o, "active_peers", st.peers);
 	cJSON_AddNumberToObject(o, "connected_seeders", st.peers);
 	cJSON_AddBoolToObject(o, "is_priority", st.priority != 0);
+	cJSON_AddItemToObject(o, "playability", playability_json(r));
 	cJSON *fs = cJSON_AddArrayToObject(o, "file_stats");
 	for (size_t i = 0; i < r->n_files; i++) {
 		cJSON *f = cJSON_CreateObject();

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -762,4 +763,237 @@ cJSON *cfg_to_json(const struct gs_config *c, bool mask_secrets)
 		cJSON_AddItemToObject(parent, name, cfg_field_to_json(c, f, mask_secrets));
 	}
 	return root;
+}
+
+/* ---- the control panel's view of the table (cfg_field_ui) and config.json writes ---- */
+
+struct cfg_ui_row {
+	const char *key, *label, *group;
+	bool simple;
+	const char *not_read;
+};
+
+#define NOT_YET "not used by this build yet"
+/* Display order inside a group follows the fields table. */
+static const struct cfg_ui_row ui_rows[] = {
+	{ "physical_source_path", "Original's .mkv stubs folder", "Storage", false,
+	  NOT_YET " (no import of the original's stubs)" },
+	{ "fuse_mount_path", "FUSE mount folder", "Storage", true, NULL },
+	{ "state_dir", "State folder", "Storage", false, NULL },
+	{ "read_ahead_budget_mb", "RAM read-ahead (MB)", "Cache", true, NULL },
+	{ "disk_warmup_quota_gb", "SSD warmup quota (GB)", "Cache", true, NULL },
+	{ "warmup_head_size_mb", "Warmup head (MB)", "Cache", false, NULL },
+	{ "warmup_tail_size_mb", "Warmup tail (MB)", "Cache", false, NULL },
+	{ "master_concurrency_limit", "Torrents awake at once", "Cache", true, NULL },
+	{ "gostorm_url", "Torrent API URL (CLI)", "Network", false, NULL },
+	{ "listen_address", "Listen address", "Network", true, NULL },
+	{ "proxy_listen_port", "Streaming/WebDAV port", "Network", true, NULL },
+	{ "api_port", "API port", "Network", false, NULL },
+	{ "metrics_port", "Dashboard/metrics port", "Network", false, NULL },
+	{ "blocklist_url", "IP blocklist URL", "Network", false, NOT_YET },
+	{ "natpmp.enabled", "NAT-PMP port mapping", "NAT-PMP / VPN", true, NOT_YET },
+	{ "natpmp.gateway", "NAT-PMP gateway", "NAT-PMP / VPN", false, NOT_YET },
+	{ "natpmp.vpn_interface", "VPN interface", "NAT-PMP / VPN", false, NULL },
+	{ "natpmp.local_port", "Mapped local port", "NAT-PMP / VPN", false, NOT_YET },
+	{ "natpmp.refresh_seconds", "Mapping refresh (s)", "NAT-PMP / VPN", false, NOT_YET },
+	{ "natpmp.lifetime_seconds", "Mapping lifetime (s)", "NAT-PMP / VPN", false, NOT_YET },
+	{ "plex.url", "Plex URL", "Plex / TMDB", true, NULL },
+	{ "plex.token", "Plex token", "Plex / TMDB", true, NULL },
+	{ "plex.library_id", "Plex library id", "Plex / TMDB", false, NULL },
+	{ "tmdb_api_key", "TMDB API key", "Plex / TMDB", false, NULL },
+	{ "log_level", "Log level", "Logging", true, NULL },
+	{ "log_file", "Log file", "Logging", false, NULL },
+	{ "attr_timeout", "FUSE attribute cache (s)", "Storage", false, NULL },
+	{ "entry_timeout", "FUSE entry cache (s)", "Storage", false, NULL },
+	{ "fuse_allow_other", "Other users may read the mount", "Storage", false, NULL },
+	{ "api_token", "API / panel token", "Security", true, NULL },
+	{ "webhook_token", "Plex webhook token", "Security", false, NULL },
+	{ "http_auth", "Streaming users (name:password)", "Security", false, NULL },
+	{ "engine.CacheSize", "RAM piece store (bytes)", "Engine", true, NULL },
+	{ "engine.ReaderReadAHead", "Read-ahead share (%)", "Engine", false, NULL },
+	{ "engine.PreloadCache", "Preload (%)", "Engine", false, NOT_YET },
+	{ "engine.UseDisk", "SSD warmup cache", "Engine", true, NULL },
+	{ "engine.ConnectionsLimit", "Peers per torrent", "Engine", true, NULL },
+	{ "engine.DownloadRateLimit", "Download limit (KB/s)", "Engine", true, NULL },
+	{ "engine.UploadRateLimit", "Upload limit (KB/s)", "Engine", true, NULL },
+	{ "engine.ResponsiveMode", "Responsive mode", "Engine", true, NULL },
+	{ "engine.DisableUpload", "Never upload", "Engine", true, NULL },
+};
+
+void cfg_field_ui(const struct cfg_field *f, struct cfg_ui *out)
+{
+	static const struct { const char *prefix, *group; } by_prefix[] = {
+		{ "engine.", "Engine" }, { "natpmp.", "NAT-PMP / VPN" }, { "plex.", "Plex / TMDB" },
+	};
+
+	for (size_t i = 0; i < sizeof ui_rows / sizeof ui_rows[0]; i++)
+		if (strcmp(ui_rows[i].key, f->key) == 0) {
+			*out = (struct cfg_ui){ ui_rows[i].label, ui_rows[i].group, ui_rows[i].simple,
+						ui_rows[i].not_read };
+			return;
+		}
+	*out = (struct cfg_ui){ strrchr(f->key, '.') ? strrchr(f->key, '.') + 1 : f->key,
+				"Other", false, NULL };
+	for (size_t i = 0; i < sizeof by_prefix / sizeof by_prefix[0]; i++)
+		if (strncmp(f->key, by_prefix[i].prefix, strlen(by_prefix[i].prefix)) == 0)
+			out->group = by_prefix[i].group;
+}
+
+/* Reads a whole file (capped at CFG_MAX_FILE) into a NUL-terminated buffer. */
+static int slurp(const char *path, char **out, size_t *len)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	if (!fp)
+		return -errno;
+	buf = xmalloc(CFG_MAX_FILE + 1);
+	n = fread(buf, 1, CFG_MAX_FILE + 1, fp);
+	int bad = ferror(fp) ? -EIO : n > CFG_MAX_FILE ? -EFBIG : 0;
+	fclose(fp);
+	if (bad) {
+		free(buf);
+		return bad;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Writes len bytes to path through path.tmp: fsync, rename, folder fsync. */
+static int write_atomic(const char *path, const char *data, size_t len, mode_t mode)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	int rc = 0;
+
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = -errno;
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		rc = -errno;
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	free(dir);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int cfg_write_file(const char *path, const cJSON *changes, char *err, size_t errlen)
+{
+	char *buf = NULL, *text = NULL, *bak = NULL;
+	size_t n = 0, bad;
+	cJSON *root = NULL;
+	struct stat st;
+	mode_t mode = 0600;
+	int rc = slurp(path, &buf, &n);
+
+	if (rc == -ENOENT) {
+		root = cJSON_CreateObject();
+		rc = 0;
+	} else if (rc < 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+		goto out;
+	} else {
+		if (stat(path, &st) == 0)
+			mode = st.st_mode & 0777;
+		char *parsed = xmalloc(n + 1);
+		memcpy(parsed, buf, n + 1);
+		if (blank_comments(parsed, n, &bad) < 0 ||
+		    !(root = cJSON_ParseWithLength(parsed, n)) || !cJSON_IsObject(root)) {
+			free(parsed);
+			rc = -EINVAL;
+			snprintf(err, errlen, "%s: not a valid config file now (check-config says "
+				 "why); nothing written", path);
+			goto out;
+		}
+		free(parsed);
+		/* The backup keeps the user's comments and layout that cJSON cannot: it is
+		 * made from a file in any other shape than our own output, so saving twice
+		 * does not replace the hand-written file with our first rewrite. */
+		char *ours = cJSON_Print(root);
+		bool rewritten = ours && strlen(ours) + 1 == n && memcmp(ours, buf, n - 1) == 0 &&
+				 buf[n - 1] == '\n';
+		free(ours);
+		if (!rewritten) {
+			bak = xasprintf("%s.bak", path);
+			rc = write_atomic(bak, buf, n, mode);
+			if (rc < 0) {
+				snprintf(err, errlen, "%s: cannot write the backup: %s", bak,
+					 strerror(-rc));
+				goto out;
+			}
+		}
+	}
+	for (const cJSON *m = changes->child; m; m = m->next) {
+		cJSON *parent = root;
+		const char *name = m->string, *dot = strchr(name, '.');
+		if (dot) {
+			char group[64];
+			snprintf(group, sizeof group, "%.*s", (int)(dot - name), name);
+			parent = cJSON_GetObjectItemCaseSensitive(root, group);
+			if (!cJSON_IsObject(parent)) {
+				cJSON_DeleteItemFromObjectCaseSensitive(root, group);
+				parent = cJSON_AddObjectToObject(root, group);
+			}
+			name = dot + 1;
+		}
+		cJSON *v = cJSON_Duplicate(m, 1);
+		if (cJSON_GetObjectItemCaseSensitive(parent, name))
+			cJSON_ReplaceItemInObjectCaseSensitive(parent, name, v);
+		else
+			cJSON_AddItemToObject(parent, name, v);
+	}
+	text = cJSON_Print(root);
+	if (!text) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	size_t len = strlen(text);
+	text = xrealloc(text, len + 2);
+	text[len++] = '\n';
+	text[len] = '\0';
+	rc = write_atomic(path, text, len, mode);
+	if (rc < 0)
+		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-rc));
+out:
+	free(bak);
+	free(text);
+	cJSON_Delete(root);
+	free(buf);
+	return rc;
 }

@@ -142,4 +142,26 @@ int cfg_validate(const struct gs_config *c, char *err, size_t errlen);
  * mask_secrets. Caller owns the result (cJSON_Delete). */
 struct cJSON *cfg_to_json(const struct gs_config *c, bool mask_secrets);
 
+/* How the control panel shows a field. The ui table at the end of cfg.c names a label, a
+ * group and the Simple view for the keys it lists; a key it does not list (one appended
+ * to the table later) gets its key as label, the group of its prefix ("engine." ->
+ * Engine) and the Advanced view, so every field always appears. not_read: the daemon
+ * does not use the key yet (said next to the field), else NULL. */
+struct cfg_ui {
+	const char *label;
+	const char *group;
+	bool simple;
+	const char *not_read;
+};
+void cfg_field_ui(const struct cfg_field *f, struct cfg_ui *out);
+
+/* Writes the members of changes ({"key": value} with table keys, "a.b" nested as in the
+ * file) into the config file at path: the file is parsed as cfg_load_file reads it, the
+ * values replaced or added, and the result written through a temp file (fsync, rename).
+ * Comments cannot be kept by cJSON: a file not in our own output's shape (hand-written,
+ * with its comments) is first copied to path.bak; a file we wrote is not, so path.bak
+ * keeps the last hand-written version. Values must have been checked (cfg_set_json).
+ * Returns 0 or -errno with a reason in err. */
+int cfg_write_file(const char *path, const struct cJSON *changes, char *err, size_t errlen);
+
 #endif

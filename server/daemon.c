@@ -27,9 +27,12 @@
 #include "status.h"
 #include "stream.h"
 #include "torrents.h"
+#include "web.h"
 #include "webhook.h"
+#include "playability.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libxml/xmlerror.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,6 +58,8 @@ struct gs_daemon {
 	http_server *stream;
 	gs_webhook *webhook;
 	gs_disc *disc;
+	gs_web *web;                    /* control panel and dashboard */
+	int restart;                    /* set by the panel: exec ourselves after the stop */
 #ifdef HAVE_FUSE
 	fs_mount *fuse;
 #endif
@@ -80,6 +85,11 @@ const struct gs_config *daemon_config(const gs_daemon *d)
 const char *daemon_config_source(const gs_daemon *d)
 {
 	return d->opts->config_path ? d->opts->config_path : d->opts->config_source;
+}
+
+const char *daemon_config_path(const gs_daemon *d)
+{
+	return d->opts->config_path;
 }
 
 time_t daemon_started(const gs_daemon *d)
@@ -115,6 +125,52 @@ struct gs_webhook *daemon_webhook(const gs_daemon *d)
 struct gs_disc *daemon_disc(const gs_daemon *d)
 {
 	return d->disc;
+}
+
+struct gs_web *daemon_web(const gs_daemon *d)
+{
+	return d->web;
+}
+
+void daemon_request_restart(gs_daemon *d)
+{
+	__atomic_store_n(&d->restart, 1, __ATOMIC_SEQ_CST);
+	/* Blocked in every thread: the signal loop takes it and stops in order. */
+	kill(getpid(), SIGTERM);
+}
+
+/* After a clean stop asked for by the panel: the same program with the same arguments
+ * (read back from /proc/self/cmdline), same PID, so systemd and test harnesses keep
+ * following it. Returns only when exec failed. */
+static void reexec(void)
+{
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	char buf[8192];
+	char *argv[128];
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	int argc = 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0) {
+		log_error("restart: cannot read /proc/self/cmdline");
+		return;
+	}
+	buf[n] = '\0';
+	for (char *p = buf; p < buf + n && argc < 127; p += strlen(p) + 1)
+		argv[argc++] = p;
+	argv[argc] = NULL;
+	/* The binary by its path (the process keeps its name); /proc/self/exe when that
+	 * path is gone (replaced by an upgrade: the running one is what we can exec). */
+	char exe[4096];
+	ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[el > 0 ? el : 0] = '\0';
+	if (el <= 0 || access(exe, X_OK) < 0)
+		snprintf(exe, sizeof exe, "/proc/self/exe");
+	log_info("restarting: exec %s", exe);
+	log_close();
+	execv(exe, argv);
+	log_error("restart: exec failed: %s", strerror(errno));
 }
 
 bool daemon_fuse_mounted(const gs_daemon *d)
@@ -224,6 +280,14 @@ static int start_port(gs_daemon *d, const char *name, long long port,
 {
 	struct http_route routes[ROUTES_MAX];
 	size_t n = routes_of ? routes_of(d, routes, ROUTES_MAX) : 0;
+	const char *metrics_open[32];
+	size_t no = 0;
+
+	for (size_t i = 0; metrics_open_paths[i] && no < 31; i++)
+		metrics_open[no++] = metrics_open_paths[i];
+	for (size_t i = 0; web_open_paths[i] && no < 31; i++)
+		metrics_open[no++] = web_open_paths[i];
+	metrics_open[no] = NULL;
 	struct http_server_opts o = {
 		.name = name,
 		.address = d->opts->cfg->listen_address,
@@ -235,7 +299,7 @@ static int start_port(gs_daemon *d, const char *name, long long port,
 		.timeout_seconds = 120,
 		.auth = strcmp(name, "stream") == 0 ? d->stream_auth : d->api_auth,
 		.open_paths = strcmp(name, "api") == 0 ? api_open_paths :
-			      strcmp(name, "metrics") == 0 ? metrics_open_paths : NULL,
+			      strcmp(name, "metrics") == 0 ? metrics_open : NULL,
 	};
 	int rc = http_server_start(&o, routes, n, out);
 
@@ -317,6 +381,8 @@ int daemon_run(const struct daemon_opts *o)
 
 	if (webhook_create(&d, &d.webhook) < 0)
 		goto err_ports;
+	if (web_create(&d, &d.web) < 0)
+		goto err_ports;
 	if (start_port(&d, "metrics", cfg->metrics_port, status_routes, &d.metrics) < 0)
 		goto err_ports;
 	if (torrents_open(cfg, d.state_dir, &d.torrents) < 0)
@@ -324,6 +390,9 @@ int daemon_run(const struct daemon_opts *o)
 	if (start_library(&d) < 0)
 		goto err_ports;
 	if (disc_open(cfg, d.torrents, d.library, d.state_dir, &d.disc) < 0)
+		goto err_ports;
+	playability_attach(d.streams);
+	if (web_start(d.web) < 0)
 		goto err_ports;
 	if (start_port(&d, "api", cfg->api_port, api_routes, &d.api) < 0)
 		goto err_ports;
@@ -357,6 +426,8 @@ err_ports:
 	stop_all(&d);
 	disc_close(d.disc);             /* after the API: no handler uses it any more */
 	webhook_destroy(d.webhook);
+	web_destroy(d.web);
+	playability_attach(NULL);
 	if (d.torrents)
 		catalog_set_observer(torrents_catalog(d.torrents), NULL, NULL);
 	streams_destroy(d.streams);
@@ -367,5 +438,7 @@ err_ports:
 	settings_close(d.settings);
 err_state:
 	free(d.state_dir);
+	if (__atomic_load_n(&d.restart, __ATOMIC_SEQ_CST) && code == 0)
+		reexec();
 	return code;
 }

@@ -31,6 +31,8 @@ int daemon_run(const struct daemon_opts *o);
 /* Facts for status endpoints and the demo. */
 const struct gs_config *daemon_config(const gs_daemon *d);
 const char *daemon_config_source(const gs_daemon *d);
+/* The config file the daemon started from, or NULL (built-in defaults). */
+const char *daemon_config_path(const gs_daemon *d);
 time_t daemon_started(const gs_daemon *d);
 unsigned daemon_port(const gs_daemon *d, const char *which);  /* "stream", "api", "metrics" */
 
@@ -50,6 +52,12 @@ struct gs_webhook *daemon_webhook(const gs_daemon *d);
 struct gs_disc;
 /* Auto-discovery (syncs, scheduler), or NULL before start-up made it. */
 struct gs_disc *daemon_disc(const gs_daemon *d);
+struct gs_web;
+/* The control panel (metrics port), or NULL before start-up made it. */
+struct gs_web *daemon_web(const gs_daemon *d);
+/* Stops the daemon as SIGTERM does, then runs it again with the same arguments (exec,
+ * same PID): the control panel's restart button. Returns at once. */
+void daemon_request_restart(gs_daemon *d);
 /* Whether the FUSE mount was started (fuse_mount_path set and mounted). */
 bool daemon_fuse_mounted(const gs_daemon *d);
 

@@ -230,8 +230,11 @@ static void reply_unauthorized(http_server *s, struct http_req *req, int why)
 	if (auth_policy_has_token(s->auth))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"gostream\"");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-				"Basic realm=\"gostream\", charset=\"UTF-8\"");
+	/* The control panel's scripts send X-Gostream-Page and show their own login form:
+	 * a Basic challenge would make the browser open its password dialog over it. */
+	if (!MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Gostream-Page"))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Basic realm=\"gostream\", charset=\"UTF-8\"");
 	http_reply(req, MHD_HTTP_UNAUTHORIZED, resp);
 }
 

@@ -30,7 +30,9 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/stream.c %D%/stream.h \
 	%D%/torrents.c %D%/torrents.h \
 	%D%/warmup.c %D%/warmup.h \
-	%D%/webhook.c %D%/webhook.h
+	%D%/webhook.c %D%/webhook.h \
+	%D%/web.c %D%/web.h \
+	%D%/playability.c %D%/playability.h
 
 # The libtorrent shim (the only C++ file) and the cancel token its reads take, in their
 # own library so tests that do not need the engine link without libtorrent.

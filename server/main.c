@@ -123,6 +123,22 @@ static int cmd_check_config(int argc, char **argv)
 	if (found)
 		fprintf(stderr, "gostream: engine values set through /settings come from "
 			"%s/settings.json\n", state);
+	/* Keys this build does not read yet (cfg_field_ui): set, they would do nothing. */
+	struct gs_config def;
+	size_t nf;
+	const struct cfg_field *fl = cfg_fields(&nf);
+	cfg_defaults(&def);
+	for (size_t i = 0; i < nf; i++) {
+		struct cfg_ui ui;
+		cfg_field_ui(&fl[i], &ui);
+		cJSON *a = cfg_field_to_json(&cfg, &fl[i], false);
+		cJSON *b = cfg_field_to_json(&def, &fl[i], false);
+		if (ui.not_read && !cJSON_Compare(a, b, 1))
+			fprintf(stderr, "gostream: note: %s is set but %s\n", fl[i].key, ui.not_read);
+		cJSON_Delete(a);
+		cJSON_Delete(b);
+	}
+	cfg_free(&def);
 	cJSON *j = cfg_to_json(&cfg, true);
 	cJSON_ReplaceItemInObject(j, "state_dir", cJSON_CreateString(state));
 	char *s = cJSON_Print(j);

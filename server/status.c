@@ -13,6 +13,7 @@
 #include "mem.h"
 #include "stream.h"
 #include "torrents.h"
+#include "web.h"
 #include "webhook.h"
 #include "disc_sync.h"
 
@@ -706,5 +707,7 @@ size_t status_routes(struct gs_daemon *d, struct http_route *out, size_t max)
 
 	if (daemon_webhook(d))
 		n += webhook_routes(daemon_webhook(d), out + n, max - n);
+	if (daemon_web(d))
+		n += web_routes(daemon_web(d), out + n, max - n);
 	return n;
 }

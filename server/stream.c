@@ -1660,3 +1660,11 @@ size_t streams_priorities(gs_streams *s, struct streams_priority_info *out, size
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
+
+ssize_t streams_peek_warm(gs_streams *s, const char *hash, uint32_t file_index,
+			  uint64_t size, int64_t off, void *buf, size_t len)
+{
+	if (!s->w)
+		return -ENOENT;
+	return warmup_read(s->w, hash, file_index, (int64_t)size, off, buf, len);
+}

@@ -116,4 +116,10 @@ struct streams_priority_info {
 /* Same contract as streams_files. */
 size_t streams_priorities(gs_streams *s, struct streams_priority_info *out, size_t max);
 
+/* Copies [off, off + len) of a file from the SSD warmup cache only: no engine read, no
+ * wake, no counters (the dashboard reads a container's duration this way). Returns the
+ * bytes copied, or -ENOENT when that range is not warm (or there is no warmup cache). */
+ssize_t streams_peek_warm(gs_streams *s, const char *hash, uint32_t file_index,
+			  uint64_t size, int64_t off, void *buf, size_t len);
+
 #endif

@@ -156,3 +156,14 @@ EXTRA_DIST += $(GS_DISC_TESTS) tests/lib/fake_services.py tests/lib/disc_testlib
 	tests/fixtures/discovery/torrentio_sh_3_1.json \
 	tests/fixtures/discovery/torrentio_sh_3_2.json
 
+# The control panel and dashboard in Debian's chromium (playwright-core from
+# tests/lib/package.json, installed by scripts/setup.sh test).
+GS_WEB_TESTS = tests/integration/web_panel.sh tests/integration/web_login.sh
+TESTS += $(GS_WEB_TESTS)
+EXTRA_DIST += $(GS_WEB_TESTS) tests/lib/web_browser.js tests/lib/package.json \
+	tests/lib/package-lock.json
+check_PROGRAMS += tests/unit/web_test
+tests_unit_web_test_SOURCES = tests/unit/web_test.c tests/unit/testlib.h
+nodist_EXTRA_tests_unit_web_test_SOURCES = tests/link_cxx.cc
+tests_unit_web_test_LDADD = $(GS_ENGINE_TEST_LDADD)
+TESTS += tests/unit/web_test
