@@ -47,6 +47,11 @@ struct gs_settings *daemon_settings(const gs_daemon *d);
 struct gs_webhook;
 /* The webhook state (metrics port), or NULL before start-up made it. */
 struct gs_webhook *daemon_webhook(const gs_daemon *d);
+struct gs_blocklist;
+struct gs_natpmp;
+/* The peer blocklist and the NAT-PMP mapper (NULL when off or not started). */
+struct gs_blocklist *daemon_blocklist(const gs_daemon *d);
+struct gs_natpmp *daemon_natpmp(const gs_daemon *d);
 /* Whether the FUSE mount was started (fuse_mount_path set and mounted). */
 bool daemon_fuse_mounted(const gs_daemon *d);
 
