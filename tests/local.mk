@@ -120,3 +120,13 @@ EXTRA_DIST += tests/bench/B10_fuse_cached.sh \
 	tests/bench/lib.sh \
 	tests/bench/ranges.lua \
 	tests/bench/run.sh
+
+# The network issue: peer IP blocklist and NAT-PMP (unit test links the real engine).
+check_PROGRAMS += tests/unit/blocklist_test
+tests_unit_blocklist_test_SOURCES = tests/unit/blocklist_test.c tests/unit/testlib.h
+nodist_EXTRA_tests_unit_blocklist_test_SOURCES = tests/link_cxx.cc
+tests_unit_blocklist_test_LDADD = $(GS_ENGINE_TEST_LDADD)
+GS_NET_TESTS = tests/integration/blocklist_filter.sh tests/integration/blocklist_default.sh \
+	tests/integration/natpmp_gateway.sh
+TESTS += tests/unit/blocklist_test $(GS_NET_TESTS)
+EXTRA_DIST += $(GS_NET_TESTS) tests/lib/natpmp_gateway.py tests/lib/blocklist_server.py
