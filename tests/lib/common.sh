@@ -53,6 +53,9 @@ gs_config() {
 		echo "  \"api_port\": $GS_API_PORT,"
 		echo "  \"metrics_port\": $GS_METRICS_PORT,"
 		local m; for m in "$@"; do echo "  $m,"; done
+		# No internet in the test rig: a test that is not about the blocklist must not
+		# start downloading the default blocklist_url (blocklist_*.sh test that path).
+		case "$*" in *'"blocklist_url"'*) ;; *) echo '  "blocklist_url": "",' ;; esac
 		# The swarm is loopback only: no DHT/LSD/UPnP traffic, no uTP detour.
 		echo "  \"engine\": { \"DisableDHT\": true, \"DisableLSD\": true, \"DisableUPNP\": true,"
 		echo "    \"DisableUTP\": true, \"PeersListenPort\": $GS_PEER_PORT ${GS_ENGINE_EXTRA:-} },"
