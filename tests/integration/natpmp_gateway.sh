@@ -48,7 +48,7 @@ ctl '{"mode": "silent"}'
 gwx "$PY" "$TOP_SRCDIR/tests/lib/natpmp_gateway.py" --bind 10.99.0.1:5351 --control "$CTL" \
 	--log "$GWLOG" --max-seconds 300 > "$T/gw.out" 2>&1 &
 GS_PIDS+=("$!")
-for ((i = 0; i < 100; i++)); do grep -q '^READY' "$T/gw.out" && break; sleep 0.05; done
+for ((i = 0; i < 100; i++)); do grep -q "^READY" "$T/gw.out" 2> /dev/null && break; sleep 0.05; done
 grep -q '^READY' "$T/gw.out" || fail "gateway not ready: $(cat "$T/gw.out")"
 
 mkdir -p "$T/data"
