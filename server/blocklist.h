@@ -69,7 +69,8 @@ struct blocklist_stats {
 	time_t last_attempt;
 	uint64_t downloads, not_modified, failures;
 	uint64_t refused;               /* peer connections refused by the filter */
-	double load_seconds;            /* parse + filter load of the list in use */
+	double load_seconds;            /* parse + filter load of the list in use (wall) */
+	double load_cpu_seconds;        /* the same, CPU time of the loading thread */
 	char source[16];                /* "none", "saved", "download" */
 	char last_error[256];           /* "" after a success */
 };

@@ -256,6 +256,7 @@ static int metrics_json(struct http_req *r, gs_daemon *d, const struct snapshot 
 	num(o, "blocklist_failures", (double)sn->bl.failures);
 	num(o, "blocklist_malformed_lines", (double)sn->bl.malformed_lines);
 	num(o, "blocklist_load_seconds", sn->bl.load_seconds);
+	num(o, "blocklist_load_cpu_seconds", sn->bl.load_cpu_seconds);
 	num(o, "blocklist_refused_connections", (double)sn->bl.refused);
 	if (sn->have_streams) {
 		const struct streams_stats *st = &sn->ss;
