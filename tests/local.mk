@@ -106,7 +106,7 @@ EXTRA_DIST += $(GS_API_TESTS)
 bench: all
 	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(top_srcdir)/tests/bench/run.sh
 .PHONY: bench
-EXTRA_DIST += tests/bench/B10_fuse_cached.sh \
+EXTRA_DIST += tests/bench/B10_fuse_cached.sh tests/bench/B12_blocklist.sh \
 	tests/bench/B1_http_warm.sh \
 	tests/bench/B2_ttfb_warm.sh \
 	tests/bench/B3_ttfb_asleep.sh \
