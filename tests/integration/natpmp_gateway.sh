@@ -21,6 +21,8 @@ fi
 gs_need_swarm
 command -v iptables > /dev/null || skip "iptables missing (apt-get install iptables)"
 command -v nsenter > /dev/null || skip "nsenter (util-linux) missing"
+"$GOSTREAM" version | grep -q '^libnatpmp: NAT-PMP port mapping (RFC 6886)' ||
+	fail "gostream version does not name the NAT-PMP client"; ok
 ip link set lo up
 iptables -t nat -S PREROUTING > /dev/null 2>&1 || skip "iptables -t nat does not work here"
 ip link add gw0 type veth peer name gw0p 2> /dev/null || skip "cannot make a veth pair"

@@ -9,7 +9,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -212,6 +214,17 @@ static void test_saved_copy(void)
 
 	struct blocklist_opts o = { .url = url, .state_dir = dir, .refresh_seconds = 3600,
 				    .engine = e };
+	/* a copy younger than the refresh period: loaded, no download at start */
+	CHECK_EQ_INT(blocklist_start(&o, &b), 0);
+	usleep(300 * 1000);
+	blocklist_stats_get(b, &st);
+	CHECK_EQ_INT(st.ranges4 + st.ranges6, 2);
+	CHECK_EQ_INT(st.last_attempt, 0);
+	blocklist_stop(b);
+	/* two hours old: downloaded again at once */
+	snprintf(path, sizeof path, "%s/blocklist.list", dir);
+	struct timespec old[2] = { { time(NULL) - 7200, 0 }, { time(NULL) - 7200, 0 } };
+	CHECK_EQ_INT(utimensat(AT_FDCWD, path, old, 0), 0);
 	CHECK_EQ_INT(blocklist_start(&o, &b), 0);
 	blocklist_stats_get(b, &st);
 	CHECK(st.enabled);
