@@ -4,8 +4,8 @@
 # the gzipped list (P2P, eMule DAT, CIDR, IPv6, a malformed line) puts the second
 # seeder's address in a range; the film streams byte-exact from the first while the
 # engine refuses the second (counted in /metrics, the seeder uploads nothing). The next
-# refresh is a conditional GET answered 304; a corrupt and then a truncated gzip keep
-# the list in use and say why; after a restart, with the host still serving the
+# refresh is a conditional GET answered 304; a corrupt and a truncated gzip and an HTML
+# page keep the list in use and say why; after a restart, with the host still serving the
 # truncated file, the saved copy is in the filter before the first peer connection.
 . "$TOP_SRCDIR/tests/lib/common.sh"
 gs_need_swarm
@@ -100,7 +100,13 @@ f0=$(metric blocklist_failures)
 wait_metric blocklist_failures "^([2-9]|[1-9][0-9])" 15
 expect_match "truncated gzip error" "$(metric blocklist_last_error)" 'gzip: corrupt or truncated data'
 expect_eq "ranges after a truncated gzip" "$(metric blocklist_ranges)" 5
+# An HTML error page served with 200 (a rate limit, a captive portal): not a list.
+printf '<!DOCTYPE html>\n<html>\n<head><title>429</title></head>\n<body>slow down</body>\n</html>\n' > "$T/page.html"
+swap "$T/page.html"
+wait_metric blocklist_last_error 'not a blocklist: 0 ranges' 15
+expect_eq "ranges after an HTML page" "$(metric blocklist_ranges)" 5
 cmp -s "$T/state/blocklist.list" "$T/good.gz" || fail "the saved copy is not the last good list"; ok
+swap "$T/trunc.gz"
 gs_stop TERM 5
 
 # Restart while the host still serves the truncated file: the saved copy is loaded at

@@ -148,14 +148,19 @@ listening "$LP" || fail "engine does not listen on natpmp.local_port $LP"; ok
 listening "$GS_PEER_PORT" && fail "engine still listens on $GS_PEER_PORT"; ok
 grep -q "engine listen port moved to $LP live" "$T/gs.log" || fail "no listen-port log line"; ok
 kill -0 "$PLAYER" 2> /dev/null || fail "the player finished before the port move: test too fast"; ok
+# While the player keeps the torrent active (an idle torrent is paused and refuses peers).
+handshake 40000 || fail "no engine handshake through the REDIRECT of port 40000"; ok
 wait "$PLAYER" || fail "the stream across the listen-port move failed"
 cmp -s "$T/whole" "$SRC" || fail "film differs after the listen-port move"; ok
 expect_eq "one activation for the whole stream (no re-add by the port move)" \
 	"$(metric activations)" "$((acts + 1))"
-handshake 40000 || fail "no engine handshake through the REDIRECT of port 40000"; ok
 note "mapped 40000/tcp+udp -> $LP; handshake through the REDIRECT ok"
 
 # 3. The provider moves us to another port: rules follow, the old port is closed.
+# (a slow reader keeps the torrent active for the handshakes)
+curl -s --limit-rate 300K -o /dev/null "$U" &
+PLAYER2=$!
+GS_PIDS+=("$PLAYER2")
 ctl '{"mode": "ok", "port": 40001}'
 wait_metric natpmp_port '^40001$' 15
 expect_eq "rules after the port change" "$(our_rules)" "$(want_rules 40001)"
@@ -163,6 +168,8 @@ expect_eq "port changes" "$(metric natpmp_port_changes)" 1
 grep -q 'external port changed from 40000/40000 to 40001/40001' "$T/gs.log" || fail "no port-change log"; ok
 handshake 40001 || fail "no handshake through the new port"; ok
 handshake 40000 2> /dev/null && fail "the old external port still reaches the engine"; ok
+kill -0 "$PLAYER2" 2> /dev/null || fail "the slow reader ended early"; ok
+kill "$PLAYER2"
 grep -q 'op=2 internal='"$LP"' suggested=40000 lifetime=10' "$GWLOG" || fail "refresh did not suggest the held port"; ok
 
 # 4. The gateway restarts (epoch back near 0): noticed, mapped again.
@@ -177,6 +184,12 @@ wait_metric natpmp_state '^error$' 15
 expect_match "error result" "$(metric natpmp_last_error)" 'refused the (UDP|TCP) mapping of port [0-9]+: not authorized'
 curl -sf -r 5000000-5999999 -o "$T/mid" "$U" || fail "read during the gateway error"
 cmp -s "$T/mid" <(tail -c +5000001 "$SRC" | head -c 1000000) || fail "range differs"; ok
+ctl '{"mode": "error", "result": 4}'
+for ((i = 0; i < 150; i++)); do
+	metric natpmp_last_error | grep -q 'out of resources' && break
+	sleep 0.1
+done
+expect_match "error result 4" "$(metric natpmp_last_error)" 'refused the (UDP|TCP) mapping of port [0-9]+: nat-pmp server out of resources'
 ctl '{"mode": "ok", "port": 40001}'
 wait_metric natpmp_state '^mapped$' 20
 expect_eq "rules after recovery" "$(our_rules)" "$(want_rules 40001)"
