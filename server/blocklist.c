@@ -2,9 +2,10 @@
  * One refresh thread downloads the list with a conditional GET, decodes it off to the
  * side and only then swaps it into the engine (libtorrent replaces its filter in one
  * step on its network thread), so any failure leaves the list in use untouched. The last
- * good body is kept verbatim in <state_dir>/blocklist.list (temp file + fsync + rename)
- * with its URL, ETag and Last-Modified in blocklist.meta, and loaded at start before the
- * engine makes any peer connection. stats are guarded by b->lock. */
+ * good body is kept verbatim in <state_dir>/blocklist.list (temp file + fsync + rename),
+ * its parsed ranges in blocklist.ranges (a CRC-checked cache that spares a start the
+ * gunzip and parse), its URL, ETag and Last-Modified in blocklist.meta; loaded at start
+ * before the engine makes any peer connection. stats are guarded by b->lock. */
 #include "blocklist.h"
 
 #include "config.h"
@@ -408,7 +409,7 @@ int blocklist_decode(const void *body, size_t len, struct blocklist_ranges *r,
 
 struct gs_blocklist {
 	char *url;
-	char *list_path, *meta_path;
+	char *list_path, *meta_path, *ranges_path;
 	long refresh_seconds;
 	bt_engine *engine;
 	pthread_t thread;
@@ -505,8 +506,35 @@ static double clock_s(clockid_t id)
 }
 
 /* Decodes body and swaps it into the engine; the old filter stays on any failure. */
+/* Swaps r into the engine's filter; t0/c0: when the load began (wall, thread CPU). */
+static int apply_ranges(gs_blocklist *b, const struct blocklist_ranges *r, const char *source,
+			double t0, double c0, char *err, size_t errlen)
+{
+	int rc = bt_engine_set_ip_filter(b->engine, r->v4, r->n4, r->v6, r->n6);
+
+	if (rc < 0) {
+		snprintf(err, errlen, "engine refused the filter: %s", strerror(-rc));
+		return rc;
+	}
+	double dt = clock_s(CLOCK_MONOTONIC) - t0, dc = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+	pthread_mutex_lock(&b->lock);
+	b->st.ranges4 = r->n4;
+	b->st.ranges6 = r->n6;
+	b->st.malformed_lines = r->malformed;
+	b->st.load_seconds = dt;
+	b->st.load_cpu_seconds = dc;
+	snprintf(b->st.source, sizeof b->st.source, "%s", source);
+	pthread_mutex_unlock(&b->lock);
+	log_info("blocklist: %zu IPv4 + %zu IPv6 ranges in the peer filter (from %s, %zu lines, "
+		 "%zu malformed skipped, %zu allowed entries) in %.2f s (%.2f s CPU)", r->n4, r->n6,
+		 source, r->lines, r->malformed, r->allowed, dt, dc);
+	return 0;
+}
+
+/* Decodes body and swaps it into the engine; the old filter stays on any failure. The
+ * ranges go to *keep when it is given (caller frees), else are freed. */
 static int load_body(gs_blocklist *b, const void *body, size_t len, const char *source,
-		     char *err, size_t errlen)
+		     struct blocklist_ranges *keep, char *err, size_t errlen)
 {
 	struct blocklist_ranges r = { 0 };
 	/* wall and this thread's CPU time: on a busy box the CPU time is the fair figure */
@@ -515,26 +543,87 @@ static int load_body(gs_blocklist *b, const void *body, size_t len, const char *
 
 	if (rc < 0)
 		return rc;
-	rc = bt_engine_set_ip_filter(b->engine, r.v4, r.n4, r.v6, r.n6);
-	if (rc < 0) {
-		snprintf(err, errlen, "engine refused the filter: %s", strerror(-rc));
+	rc = apply_ranges(b, &r, source, t0, c0, err, errlen);
+	if (rc == 0 && keep)
+		*keep = r;
+	else
 		blocklist_ranges_free(&r);
+	return rc;
+}
+
+/* blocklist.ranges: the parsed ranges of the last good list, so a start skips gunzip and
+ * parsing (a third of the load). Host byte order: a cache of this machine, checked by
+ * magic, sizes and CRC-32; any mismatch falls back to blocklist.list. */
+#define RANGES_MAGIC "GSBLR01\n"
+struct ranges_header {
+	char magic[8];
+	uint64_t n4, n6, lines, malformed;
+	uint32_t crc, pad;
+};
+
+static int save_ranges(gs_blocklist *b, const struct blocklist_ranges *r)
+{
+	size_t p4 = r->n4 * sizeof *r->v4, p6 = r->n6 * sizeof *r->v6;
+	struct ranges_header h = { .n4 = r->n4, .n6 = r->n6, .lines = r->lines,
+				   .malformed = r->malformed };
+	char *buf = xmalloc(sizeof h + p4 + p6);
+	const char *path = b->ranges_path;
+	uLong crc = crc32(0L, Z_NULL, 0);
+	int rc;
+
+	memcpy(h.magic, RANGES_MAGIC, 8);
+	if (p4)
+		crc = crc32(crc, (const Bytef *)r->v4, (uInt)p4);
+	if (p6)
+		crc = crc32(crc, (const Bytef *)r->v6, (uInt)p6);
+	h.crc = (uint32_t)crc;
+	memcpy(buf, &h, sizeof h);
+	if (p4)
+		memcpy(buf + sizeof h, r->v4, p4);
+	if (p6)
+		memcpy(buf + sizeof h + p4, r->v6, p6);
+	rc = write_file_atomic(path, buf, sizeof h + p4 + p6);
+	free(buf);
+	return rc;
+}
+
+static int read_ranges(gs_blocklist *b, struct blocklist_ranges *r)
+{
+	char *buf;
+	struct ranges_header h;
+	size_t len;
+	int rc = read_file(b->ranges_path, (size_t)BLOCKLIST_MAX_TEXT, &buf, &len);
+
+	if (rc < 0)
 		return rc;
-	}
-	double dt = clock_s(CLOCK_MONOTONIC) - t0, dc = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-	pthread_mutex_lock(&b->lock);
-	b->st.ranges4 = r.n4;
-	b->st.ranges6 = r.n6;
-	b->st.malformed_lines = r.malformed;
-	b->st.load_seconds = dt;
-	b->st.load_cpu_seconds = dc;
-	snprintf(b->st.source, sizeof b->st.source, "%s", source);
-	pthread_mutex_unlock(&b->lock);
-	log_info("blocklist: %zu IPv4 + %zu IPv6 ranges in the peer filter (from %s, %zu lines, "
-		 "%zu malformed skipped, %zu allowed entries) in %.2f s (%.2f s CPU)", r.n4, r.n6,
-		 source, r.lines, r.malformed, r.allowed, dt, dc);
-	blocklist_ranges_free(&r);
-	return 0;
+	rc = -EBADMSG;
+	if (len < sizeof h)
+		goto out;
+	memcpy(&h, buf, sizeof h);
+	if (memcmp(h.magic, RANGES_MAGIC, 8) != 0 || h.n4 > len || h.n6 > len ||
+	    len != sizeof h + h.n4 * sizeof *r->v4 + h.n6 * sizeof *r->v6)
+		goto out;
+	size_t p4 = h.n4 * sizeof *r->v4, p6 = h.n6 * sizeof *r->v6;
+	uLong crc = crc32(0L, Z_NULL, 0);
+	if (p4)
+		crc = crc32(crc, (const Bytef *)buf + sizeof h, (uInt)p4);
+	if (p6)
+		crc = crc32(crc, (const Bytef *)buf + sizeof h + p4, (uInt)p6);
+	if ((uint32_t)crc != h.crc)
+		goto out;
+	memset(r, 0, sizeof *r);
+	r->n4 = r->cap4 = h.n4;
+	r->n6 = r->cap6 = h.n6;
+	r->lines = h.lines;
+	r->malformed = h.malformed;
+	r->v4 = xmalloc(p4 ? p4 : 1);
+	r->v6 = xmalloc(p6 ? p6 : 1);
+	memcpy(r->v4, buf + sizeof h, p4);
+	memcpy(r->v6, buf + sizeof h + p4, p6);
+	rc = 0;
+out:
+	free(buf);
+	return rc;
 }
 
 /* The meta file: three lines "url ...", "etag ...", "last_modified ...". */
@@ -561,6 +650,18 @@ static void load_meta(gs_blocklist *b, char **url)
 	free(text);
 }
 
+/* A copy younger than the refresh period is current: restarts do not hammer the list
+ * host (GitHub rate-limits raw downloads). */
+static void saved_is_current(gs_blocklist *b)
+{
+	struct stat sb;
+	time_t now = time(NULL);
+
+	if (stat(b->list_path, &sb) == 0 && sb.st_mtime <= now &&
+	    sb.st_mtime + b->refresh_seconds > now)
+		b->first_delay = (long)(sb.st_mtime + b->refresh_seconds - now);
+}
+
 static void load_saved(gs_blocklist *b)
 {
 	char *url, *body, err[256];
@@ -580,6 +681,16 @@ static void load_saved(gs_blocklist *b)
 		return;
 	}
 	free(url);
+	double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+	struct blocklist_ranges r;
+	if (read_ranges(b, &r) == 0) {
+		rc = apply_ranges(b, &r, "saved", t0, c0, err, sizeof err);
+		blocklist_ranges_free(&r);
+		if (rc == 0) {
+			saved_is_current(b);
+			return;
+		}
+	}
 	rc = read_file(b->list_path, BLOCKLIST_MAX_DOWNLOAD, &body, &len);
 	if (rc < 0) {
 		if (rc != -ENOENT)
@@ -590,16 +701,9 @@ static void load_saved(gs_blocklist *b)
 		b->etag = b->last_modified = NULL;
 		return;
 	}
-	rc = load_body(b, body, len, "saved", err, sizeof err);
-	if (rc == 0) {
-		/* a copy younger than the refresh period is current: restarts do not hammer
-		 * the list host (GitHub rate-limits raw downloads) */
-		struct stat sb;
-		time_t now = time(NULL);
-		if (stat(b->list_path, &sb) == 0 && sb.st_mtime <= now &&
-		    sb.st_mtime + b->refresh_seconds > now)
-			b->first_delay = (long)(sb.st_mtime + b->refresh_seconds - now);
-	}
+	rc = load_body(b, body, len, "saved", NULL, err, sizeof err);
+	if (rc == 0)
+		saved_is_current(b);
 	if (rc < 0) {
 		log_warn("blocklist: saved copy %s unusable (%s); waiting for the download",
 			 b->list_path, err);
@@ -790,13 +894,18 @@ static int refresh_once(gs_blocklist *b)
 		set_error(b, "download %s: HTTP %ld", b->url, code);
 		goto out;
 	}
-	rc = load_body(b, f.buf ? f.buf : "", f.len, "download", err, sizeof err);
+	struct blocklist_ranges r = { 0 };
+	rc = load_body(b, f.buf ? f.buf : "", f.len, "download", &r, err, sizeof err);
 	if (rc < 0) {
 		set_error(b, "download %s (%zu bytes): %s", b->url, f.len, err);
 		goto out;
 	}
-	/* the new list is in use: it becomes the last good copy */
+	/* the new list is in use: it becomes the last good copy (the list, its parsed
+	 * ranges, then the meta file that validates both) */
 	int wr = write_file_atomic(b->list_path, f.buf ? f.buf : "", f.len);
+	if (!wr)
+		wr = save_ranges(b, &r);
+	blocklist_ranges_free(&r);
 	char *meta = xasprintf("url %s\netag %s\nlast_modified %s\n", b->url,
 			       f.etag ? f.etag : "", f.last_modified ? f.last_modified : "");
 	if (!wr)
@@ -868,6 +977,7 @@ int blocklist_start(const struct blocklist_opts *o, gs_blocklist **out)
 	b->url = xstrdup(o->url ? o->url : "");
 	b->list_path = xasprintf("%s/blocklist.list", o->state_dir);
 	b->meta_path = xasprintf("%s/blocklist.meta", o->state_dir);
+	b->ranges_path = xasprintf("%s/blocklist.ranges", o->state_dir);
 	b->refresh_seconds = o->refresh_seconds > 0 ? o->refresh_seconds : 86400;
 	b->engine = o->engine;
 	pthread_mutex_init(&b->lock, NULL);
@@ -912,6 +1022,7 @@ void blocklist_stop(gs_blocklist *b)
 	free(b->url);
 	free(b->list_path);
 	free(b->meta_path);
+	free(b->ranges_path);
 	free(b);
 }
 

@@ -1,7 +1,7 @@
 /* blocklist.h - the peer IP blocklist: downloads blocklist_url (libcurl, conditional GET),
  * gunzips it (zlib), parses P2P / eMule DAT / CIDR lines (IPv4 and IPv6) and loads the
  * ranges into the engine's IP filter. Owns its refresh thread and the last good copy in
- * <state_dir>/blocklist.list (+ .meta). The daemon thread starts and stops it; the status
+ * <state_dir>/blocklist.list (+ .meta, + .ranges: the parsed form). The daemon thread starts and stops it; the status
  * thread reads its stats; the parser functions are pure and thread-safe. */
 #ifndef GS_BLOCKLIST_H
 #define GS_BLOCKLIST_H

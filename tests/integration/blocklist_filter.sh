@@ -124,6 +124,15 @@ curl -sf "$M:$GS_METRICS_PORT/metrics/prometheus" | grep -q '^gostream_blocklist
 	fail "prometheus gostream_blocklist_ranges"; ok
 gs_stop TERM 5
 
+# A damaged parsed cache (blocklist.ranges) falls back to the saved list itself.
+[ -s "$T/state/blocklist.ranges" ] || fail "no blocklist.ranges in state_dir"; ok
+head -c 20 "$T/state/blocklist.ranges" > "$T/r" && mv "$T/r" "$T/state/blocklist.ranges"
+gs_start run --config "$T/c.json"
+gs_wait_ready
+expect_eq "source with a damaged cache" "$(metric blocklist_source)" saved
+expect_eq "ranges with a damaged cache" "$(metric blocklist_ranges)" 5
+gs_stop TERM 5
+
 kill -TERM "$BAD_PID"
 for ((i = 0; i < 50; i++)); do kill -0 "$BAD_PID" 2> /dev/null || break; sleep 0.1; done
 bad_err=$(grep -l "^READY $BAD_EP" "$T"/seed.* | head -n1).err
