@@ -323,7 +323,8 @@ static void merge(struct blocklist_ranges *rs)
 {
 	size_t o = 0;
 
-	qsort(rs->v4, rs->n4, sizeof *rs->v4, cmp4);
+	if (rs->n4)             /* qsort(NULL, 0, ...) is undefined */
+		qsort(rs->v4, rs->n4, sizeof *rs->v4, cmp4);
 	for (size_t i = 0; i < rs->n4; i++) {
 		if (o && (rs->v4[i].first <= rs->v4[o - 1].last ||
 			  rs->v4[i].first - 1 == rs->v4[o - 1].last)) {
@@ -335,7 +336,8 @@ static void merge(struct blocklist_ranges *rs)
 	}
 	rs->n4 = o;
 	o = 0;
-	qsort(rs->v6, rs->n6, sizeof *rs->v6, cmp6);
+	if (rs->n6)
+		qsort(rs->v6, rs->n6, sizeof *rs->v6, cmp6);
 	for (size_t i = 0; i < rs->n6; i++) {
 		if (o && (memcmp(rs->v6[i].first, rs->v6[o - 1].last, 16) <= 0 ||
 			  v6_adjacent(rs->v6[o - 1].last, rs->v6[i].first))) {

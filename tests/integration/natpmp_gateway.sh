@@ -90,8 +90,17 @@ want_rules() {
 }
 listening() { ss -Htln "sport = :$1" | grep -q LISTEN; }
 # handshake PORT: a BitTorrent handshake from the gateway's side to 10.99.0.2:PORT;
-# succeeds when the engine answers with our torrent's info-hash.
+# succeeds when the engine answers with our torrent's info-hash. Up to 5 tries: while the
+# engine re-adds the torrent (a reader stalled on a slow box) it resets unknown hashes.
 handshake() {
+	local try
+	for try in 1 2 3 4 5; do
+		handshake_once "$1" && return 0
+		[ "$try" = 5 ] || sleep 0.5
+	done
+	return 1
+}
+handshake_once() {
 	gwx "$PY" - "$1" "$h" <<'EOF'
 import socket, sys
 port, ih = int(sys.argv[1]), bytes.fromhex(sys.argv[2])
@@ -167,7 +176,7 @@ expect_eq "rules after the port change" "$(our_rules)" "$(want_rules 40001)"
 expect_eq "port changes" "$(metric natpmp_port_changes)" 1
 grep -q 'external port changed from 40000/40000 to 40001/40001' "$T/gs.log" || fail "no port-change log"; ok
 handshake 40001 || fail "no handshake through the new port"; ok
-handshake 40000 2> /dev/null && fail "the old external port still reaches the engine"; ok
+handshake_once 40000 2> /dev/null && fail "the old external port still reaches the engine"; ok
 kill -0 "$PLAYER2" 2> /dev/null || fail "the slow reader ended early"; ok
 kill "$PLAYER2"
 grep -q 'op=2 internal='"$LP"' suggested=40000 lifetime=10' "$GWLOG" || fail "refresh did not suggest the held port"; ok

@@ -47,6 +47,8 @@ gs_config() {
 	while [ "$GS_METRICS_PORT" = "$GS_STREAM_PORT" ] || [ "$GS_METRICS_PORT" = "$GS_API_PORT" ]; do
 		GS_METRICS_PORT=$(gs_free_port); done
 	GS_PEER_PORT=$(gs_free_port)
+	while [ "$GS_PEER_PORT" = "$GS_STREAM_PORT" ] || [ "$GS_PEER_PORT" = "$GS_API_PORT" ] ||
+		[ "$GS_PEER_PORT" = "$GS_METRICS_PORT" ]; do GS_PEER_PORT=$(gs_free_port); done
 	{
 		echo "{"
 		echo "  \"proxy_listen_port\": $GS_STREAM_PORT,"
