@@ -47,7 +47,9 @@ CTL="$T/gw.json"
 GWLOG="$T/gw.log"
 ctl() { printf '%s\n' "$1" > "$CTL.tmp" && mv "$CTL.tmp" "$CTL"; }
 ctl '{"mode": "silent"}'
-gwx "$PY" "$TOP_SRCDIR/tests/lib/natpmp_gateway.py" --bind 10.99.0.1:5351 --control "$CTL" \
+# nsenter itself (not the gwx function: a backgrounded function is a subshell whose $!
+# would not be the gateway) execs the gateway: $! is its PID.
+nsenter --net=/proc/$GWNS/ns/net "$PY" "$TOP_SRCDIR/tests/lib/natpmp_gateway.py" --bind 10.99.0.1:5351 --control "$CTL" \
 	--log "$GWLOG" --max-seconds 300 > "$T/gw.out" 2>&1 &
 GS_PIDS+=("$!")
 for ((i = 0; i < 100; i++)); do grep -q "^READY" "$T/gw.out" 2> /dev/null && break; sleep 0.05; done
@@ -93,8 +95,9 @@ listening() { ss -Htln "sport = :$1" | grep -q LISTEN; }
 # window, so gostream's reader (and the torrent) stays busy until the end: with curl
 # --limit-rate the kernel's socket buffers took most of the film at once and the torrent
 # went idle (paused: libtorrent then drops incoming peers) while curl was still reading.
+# Run it in the background only: it execs, so $! is the player itself.
 slow_get() {
-	"$PY" - "$@" <<'EOF'
+	exec "$PY" - "$@" <<'EOF'
 import socket, sys, time, urllib.parse
 url, out, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]) * 1024
 u = urllib.parse.urlsplit(url)
