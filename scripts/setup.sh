@@ -15,7 +15,7 @@ cd "$top"
 build_pkgs=(autoconf automake pkg-config make gcc g++ libtorrent-rasterbar-dev
 	libmicrohttpd-dev libfuse3-dev libcjson-dev libcurl4-openssl-dev libnatpmp-dev
 	libxml2-dev zlib1g-dev)
-run_pkgs=(fuse3 ffmpeg ca-certificates)
+run_pkgs=(fuse3 ffmpeg ca-certificates iptables)
 # samba-vfs-modules: the example share's `vfs objects = fileid` (a Recommends of samba,
 # which --no-install-recommends leaves out).
 test_pkgs=(curl python3 python3-libtorrent mkvtoolnix procps iproute2 util-linux

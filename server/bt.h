@@ -220,6 +220,21 @@ int bt_seeder_add(bt_seeder *s, const void *torrent, size_t len, const char *sav
 int bt_seeder_port(bt_seeder *s) BT_NOEXCEPT;
 void bt_seeder_stop(bt_seeder *s) BT_NOEXCEPT;
 
+/* ---- peer IP filter and listen port (blocklist.c, natpmp.c) ---- */
+
+typedef struct bt_ip4_range { uint32_t first, last; } bt_ip4_range;   /* host byte order */
+typedef struct bt_ip6_range { unsigned char first[16], last[16]; } bt_ip6_range;
+/* Replaces the session's IP filter: peers in these ranges are refused (incoming and
+ * outgoing) and connected ones dropped. Ranges sorted by first give the fastest load.
+ * n4 = n6 = 0 clears the filter. */
+int bt_engine_set_ip_filter(bt_engine *e, const bt_ip4_range *v4, size_t n4,
+		const bt_ip6_range *v6, size_t n6) BT_NOEXCEPT;
+/* Peers refused because their address is in the filter, since the engine started. */
+uint64_t bt_engine_ip_refused(bt_engine *e) BT_NOEXCEPT;
+/* Moves every listen socket to port, live (torrents and connections stay). 1 changed,
+ * 0 already there, -errno. A later bt_engine_apply_settings sets its own port again. */
+int bt_engine_set_listen_port(bt_engine *e, int port) BT_NOEXCEPT;
+
 #ifdef __cplusplus
 }
 #endif

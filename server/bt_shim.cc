@@ -836,6 +836,7 @@ struct bt_engine {
 	std::atomic<uint64_t> metadata_fetches{0}, activations{0}, reloads{0}, sleeps{0},
 		strict_entries{0}, peer_connections{0}, unverified_served{0}, bytes_read{0},
 		kicks{0};
+	std::atomic<uint64_t> ip_refused{0}; /* peers refused by the ip filter (blocklist) */
 
 	bt_settings settings()
 	{
@@ -872,7 +873,7 @@ lt::settings_pack make_pack(const bt_settings &s)
 	p.set_str(lt::settings_pack::peer_fingerprint, s.peer_id_prefix);
 	p.set_int(lt::settings_pack::alert_mask, int(lt::alert_category::error
 		| lt::alert_category::status | lt::alert_category::connect
-		| lt::alert_category::storage | lt::alert_category::peer
+		| lt::alert_category::storage | lt::alert_category::peer | lt::alert_category::ip_block
 		| (getenv("BT_PEERLOG") ? lt::alert_category::peer_log | lt::alert_category::torrent_log : lt::alert_category_t{})));
 	/* Connections to new peers are made on the session tick: 100 ms instead of 500 ms
 	 * is most of a cold first byte on a fast swarm. */
@@ -1542,6 +1543,10 @@ void engine_main(bt_engine *e)
 				log_debug("bt: %s", a->message().c_str());
 			} else if (lt::alert_cast<lt::peer_disconnected_alert>(a)) {
 				log_debug("bt: %s", a->message().c_str());
+			} else if (auto *pb = lt::alert_cast<lt::peer_blocked_alert>(a)) {
+				if (pb->reason == lt::peer_blocked_alert::ip_filter)
+					e->ip_refused++;
+				log_debug("bt: %s", pb->message().c_str());
 			} else if (lt::alert_cast<lt::peer_ban_alert>(a)) {
 				log_warn("bt: %s", a->message().c_str());
 			} else if (auto *hf = lt::alert_cast<lt::hash_failed_alert>(a)) {
@@ -2570,6 +2575,90 @@ void bt_seeder_stop(bt_seeder *s) noexcept
 	try {
 		delete s;
 	} catch (...) {
+	}
+}
+
+} /* extern "C" */
+
+/* ------------------------------------------------------------------------------------ */
+/* Peer IP filter (blocklist.c) and live listen port (natpmp.c)                          */
+
+#include <libtorrent/ip_filter.hpp>
+
+extern "C" {
+
+int bt_engine_set_ip_filter(bt_engine *e, const bt_ip4_range *v4, size_t n4,
+		const bt_ip6_range *v6, size_t n6) noexcept
+{
+	try {
+		lt::ip_filter f;
+		/* Rules go in ascending order: each add_rule is then an append at the end of
+		 * libtorrent's range map (measured: 700,000 ranges in ~0.3 s). */
+		for (size_t i = 0; i < n4; i++)
+			f.add_rule(lt::address_v4(v4[i].first), lt::address_v4(v4[i].last),
+				lt::ip_filter::blocked);
+		for (size_t i = 0; i < n6; i++) {
+			lt::address_v6::bytes_type a, b;
+			memcpy(a.data(), v6[i].first, 16);
+			memcpy(b.data(), v6[i].last, 16);
+			f.add_rule(lt::address_v6(a), lt::address_v6(b), lt::ip_filter::blocked);
+		}
+		/* The session takes its own copy and applies it on the network thread: peers
+		 * already connected from a blocked address are disconnected there. */
+		e->ses->set_ip_filter(std::move(f));
+		return 0;
+	} catch (std::bad_alloc const &) {
+		return -ENOMEM;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+uint64_t bt_engine_ip_refused(bt_engine *e) noexcept
+{
+	return e->ip_refused.load();
+}
+
+int bt_engine_set_listen_port(bt_engine *e, int port) noexcept
+{
+	if (port < 1 || port > 65535)
+		return -EINVAL;
+	try {
+		std::string cur, next;
+		{
+			std::lock_guard<std::mutex> g(e->cfg_mu);
+			cur = e->cfg.listen_interfaces;
+			/* "0.0.0.0:6881,[::]:6881": the port is after the last ':' of each entry */
+			size_t start = 0;
+			while (start <= cur.size()) {
+				size_t end = cur.find(',', start);
+				if (end == std::string::npos)
+					end = cur.size();
+				std::string item = cur.substr(start, end - start);
+				size_t colon = item.rfind(':');
+				if (colon != std::string::npos && item.find(']', colon) == std::string::npos)
+					item.resize(colon);
+				if (!next.empty())
+					next += ',';
+				next += item + ':' + std::to_string(port);
+				start = end + 1;
+			}
+			if (next == cur)
+				return 0;
+			if (next.size() >= sizeof e->cfg.listen_interfaces)
+				return -ENAMETOOLONG;
+			snprintf(e->cfg.listen_interfaces, sizeof e->cfg.listen_interfaces, "%s",
+				next.c_str());
+		}
+		/* Only listen_interfaces changes: libtorrent opens the new sockets and closes
+		 * the old ones; torrents and their peer connections stay up. */
+		lt::settings_pack p;
+		p.set_str(lt::settings_pack::listen_interfaces, next);
+		e->ses->apply_settings(std::move(p));
+		log_info("bt: listen port now %d (%s)", port, next.c_str());
+		return 1;
+	} catch (...) {
+		return -EIO;
 	}
 }
 

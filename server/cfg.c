@@ -103,14 +103,17 @@ static const struct cfg_field fields[] = {
 	    "metrics, health, control panel and Plex webhook port"),
 	STR("blocklist_url", blocklist_url,
 	    "https://github.com/Naunter/BT_BlockLists/raw/master/bt_blocklists.gz", 0,
-	    check_opt_url, "gzipped P2P IP blocklist, refreshed every 24 h; empty = none"),
+	    check_opt_url, "peer IP blocklist (P2P/DAT/CIDR, gzipped or not); empty = none"),
+	INT("blocklist_refresh_seconds", blocklist_refresh_seconds, 86400, 5, 2592000, 0,
+	    "blocklist download period (s); failures retry sooner"),
 	STR("plex.url", plex.url, "", 0, check_opt_url, "Plex server URL"),
 	STR("plex.token", plex.token, "", CFG_SECRET, NULL, "Plex token (X-Plex-Token)"),
 	INT("plex.library_id", plex.library_id, 0, 0, 1000000, 0, "Plex library section id"),
 	STR("tmdb_api_key", tmdb_api_key, "", CFG_SECRET, NULL, "TMDB API key"),
 	BOOL("natpmp.enabled", natpmp.enabled, 0, 0, "map the peer port with NAT-PMP"),
-	STR("natpmp.gateway", natpmp.gateway, "", 0, check_opt_ip, "NAT-PMP gateway address"),
-	STR("natpmp.vpn_interface", natpmp.vpn_interface, "wg0", 0, NULL, "VPN interface"),
+	STR("natpmp.gateway", natpmp.gateway, "", 0, check_opt_ip,
+	    "NAT-PMP gateway (IPv4); empty = the default gateway of vpn_interface"),
+	STR("natpmp.vpn_interface", natpmp.vpn_interface, "wg0", 0, NULL, "VPN interface (iptables -i)"),
 	INT("natpmp.local_port", natpmp.local_port, 8091, 1, 65535, 0, "local peer port mapped"),
 	INT("natpmp.refresh_seconds", natpmp.refresh_seconds, 45, 5, 86400, 0, "mapping refresh"),
 	INT("natpmp.lifetime_seconds", natpmp.lifetime_seconds, 60, 10, 86400, 0,
@@ -664,9 +667,27 @@ int cfg_validate(const struct gs_config *c, char *err, size_t errlen)
 			 c->fuse_mount_path);
 		return -EINVAL;
 	}
-	if (c->natpmp.enabled && !c->natpmp.gateway[0]) {
-		snprintf(err, errlen, "natpmp.gateway: must be set when natpmp.enabled is true");
-		return -EINVAL;
+	if (c->natpmp.enabled) {
+		struct in_addr a4;
+		size_t il = strlen(c->natpmp.vpn_interface);
+		/* NAT-PMP (RFC 6886) is IPv4 only; an empty gateway means the default route of
+		 * vpn_interface, which also names the interface of the iptables rules */
+		if (c->natpmp.gateway[0] && inet_pton(AF_INET, c->natpmp.gateway, &a4) != 1) {
+			snprintf(err, errlen, "natpmp.gateway: must be an IPv4 address, NAT-PMP is "
+				 "IPv4 only (got \"%s\")", c->natpmp.gateway);
+			return -EINVAL;
+		}
+		if (il == 0 || il > 15 || strpbrk(c->natpmp.vpn_interface, " /\t\n:")) {
+			snprintf(err, errlen, "natpmp.vpn_interface: must be a network interface name "
+				 "(got \"%s\")", c->natpmp.vpn_interface);
+			return -EINVAL;
+		}
+		if (c->natpmp.refresh_seconds >= c->natpmp.lifetime_seconds) {
+			snprintf(err, errlen, "natpmp.refresh_seconds: must be below "
+				 "natpmp.lifetime_seconds (%lld >= %lld)", c->natpmp.refresh_seconds,
+				 c->natpmp.lifetime_seconds);
+			return -EINVAL;
+		}
 	}
 	/* Off loopback the API would let anyone on the network add, remove and read
 	 * torrents and change the engine: refuse rather than serve it open. */
@@ -790,13 +811,13 @@ static const struct cfg_ui_row ui_rows[] = {
 	{ "proxy_listen_port", "Streaming/WebDAV port", "Network", true, NULL },
 	{ "api_port", "API port", "Network", false, NULL },
 	{ "metrics_port", "Dashboard/metrics port", "Network", false, NULL },
-	{ "blocklist_url", "IP blocklist URL", "Network", false, NOT_YET },
-	{ "natpmp.enabled", "NAT-PMP port mapping", "NAT-PMP / VPN", true, NOT_YET },
-	{ "natpmp.gateway", "NAT-PMP gateway", "NAT-PMP / VPN", false, NOT_YET },
+	{ "blocklist_url", "IP blocklist URL", "Network", false, NULL },
+	{ "natpmp.enabled", "NAT-PMP port mapping", "NAT-PMP / VPN", true, NULL },
+	{ "natpmp.gateway", "NAT-PMP gateway", "NAT-PMP / VPN", false, NULL },
 	{ "natpmp.vpn_interface", "VPN interface", "NAT-PMP / VPN", false, NULL },
-	{ "natpmp.local_port", "Mapped local port", "NAT-PMP / VPN", false, NOT_YET },
-	{ "natpmp.refresh_seconds", "Mapping refresh (s)", "NAT-PMP / VPN", false, NOT_YET },
-	{ "natpmp.lifetime_seconds", "Mapping lifetime (s)", "NAT-PMP / VPN", false, NOT_YET },
+	{ "natpmp.local_port", "Mapped local port", "NAT-PMP / VPN", false, NULL },
+	{ "natpmp.refresh_seconds", "Mapping refresh (s)", "NAT-PMP / VPN", false, NULL },
+	{ "natpmp.lifetime_seconds", "Mapping lifetime (s)", "NAT-PMP / VPN", false, NULL },
 	{ "plex.url", "Plex URL", "Plex / TMDB", true, NULL },
 	{ "plex.token", "Plex token", "Plex / TMDB", true, NULL },
 	{ "plex.library_id", "Plex library id", "Plex / TMDB", false, NULL },

@@ -47,6 +47,7 @@ struct gs_config {
 	long long api_port;
 	long long metrics_port;
 	char *blocklist_url;
+	long long blocklist_refresh_seconds;
 	struct { char *url; char *token; long long library_id; } plex;
 	char *tmdb_api_key;
 	struct { bool enabled; char *gateway; char *vpn_interface;

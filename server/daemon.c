@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "blocklist.h"
 #include "config.h"
 #include "dirs.h"
 #include "disc_sync.h"
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "mem.h"
 #include "library.h"
+#include "nat_pmp.h"
 #include "settings.h"
 #include "status.h"
 #include "stream.h"
@@ -60,6 +62,8 @@ struct gs_daemon {
 	gs_disc *disc;
 	gs_web *web;                    /* control panel and dashboard */
 	int restart;                    /* set by the panel: exec ourselves after the stop */
+	gs_blocklist *blocklist;
+	gs_natpmp *natpmp;              /* NULL when natpmp.enabled is false */
 #ifdef HAVE_FUSE
 	fs_mount *fuse;
 #endif
@@ -171,6 +175,45 @@ static void reexec(void)
 	log_close();
 	execv(exe, argv);
 	log_error("restart: exec failed: %s", strerror(errno));
+}
+
+struct gs_blocklist *daemon_blocklist(const gs_daemon *d)
+{
+	return d->blocklist;
+}
+
+struct gs_natpmp *daemon_natpmp(const gs_daemon *d)
+{
+	return d->natpmp;
+}
+
+/* The blocklist goes into the engine's filter before any torrent is woken (nothing is
+ * awake right after torrents_open), NAT-PMP maps in the background. */
+static int start_net(gs_daemon *d)
+{
+	const struct gs_config *cfg = d->opts->cfg;
+	struct blocklist_opts bo = {
+		.url = cfg->blocklist_url,
+		.state_dir = d->state_dir,
+		.refresh_seconds = (long)cfg->blocklist_refresh_seconds,
+		.engine = torrents_engine(d->torrents),
+	};
+
+	if (blocklist_start(&bo, &d->blocklist) < 0)
+		return -1;
+	if (cfg->natpmp.enabled) {
+		struct natpmp_opts no = {
+			.gateway = cfg->natpmp.gateway,
+			.interface = cfg->natpmp.vpn_interface,
+			.local_port = (int)cfg->natpmp.local_port,
+			.refresh_seconds = (int)cfg->natpmp.refresh_seconds,
+			.lifetime_seconds = (int)cfg->natpmp.lifetime_seconds,
+			.engine = torrents_engine(d->torrents),
+		};
+		if (natpmp_start(&no, &d->natpmp) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 bool daemon_fuse_mounted(const gs_daemon *d)
@@ -387,6 +430,8 @@ int daemon_run(const struct daemon_opts *o)
 		goto err_ports;
 	if (torrents_open(cfg, d.state_dir, &d.torrents) < 0)
 		goto err_ports;
+	if (start_net(&d) < 0)
+		goto err_ports;
 	if (start_library(&d) < 0)
 		goto err_ports;
 	if (disc_open(cfg, d.torrents, d.library, d.state_dir, &d.disc) < 0)
@@ -432,6 +477,8 @@ err_ports:
 		catalog_set_observer(torrents_catalog(d.torrents), NULL, NULL);
 	streams_destroy(d.streams);
 	library_close(d.library);
+	natpmp_stop(d.natpmp);
+	blocklist_stop(d.blocklist);
 	torrents_close(d.torrents);
 	auth_policy_free(d.stream_auth);
 	auth_policy_free(d.api_auth);

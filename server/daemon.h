@@ -58,6 +58,11 @@ struct gs_web *daemon_web(const gs_daemon *d);
 /* Stops the daemon as SIGTERM does, then runs it again with the same arguments (exec,
  * same PID): the control panel's restart button. Returns at once. */
 void daemon_request_restart(gs_daemon *d);
+struct gs_blocklist;
+struct gs_natpmp;
+/* The peer blocklist and the NAT-PMP mapper (NULL when off or not started). */
+struct gs_blocklist *daemon_blocklist(const gs_daemon *d);
+struct gs_natpmp *daemon_natpmp(const gs_daemon *d);
 /* Whether the FUSE mount was started (fuse_mount_path set and mounted). */
 bool daemon_fuse_mounted(const gs_daemon *d);
 

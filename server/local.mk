@@ -32,7 +32,9 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/warmup.c %D%/warmup.h \
 	%D%/webhook.c %D%/webhook.h \
 	%D%/web.c %D%/web.h \
-	%D%/playability.c %D%/playability.h
+	%D%/playability.c %D%/playability.h \
+	%D%/blocklist.c %D%/blocklist.h \
+	%D%/nat_pmp.c %D%/nat_pmp.h
 
 # The libtorrent shim (the only C++ file) and the cancel token its reads take, in their
 # own library so tests that do not need the engine link without libtorrent.

@@ -177,7 +177,9 @@ static int cmd_version(int argc, char **argv)
 #else
 	printf("libfuse: not built (--disable-fuse)\n");
 #endif
-	printf("libnatpmp (linked)\n");
+	/* libnatpmp has no version call; name what it is used for here */
+	printf("libnatpmp: NAT-PMP port mapping (RFC 6886) with iptables REDIRECT, natpmp.enabled\n");
+	printf("blocklist: P2P, eMule DAT and CIDR lists, IPv4 and IPv6, gzip (zlib), blocklist_url\n");
 	return EXIT_OK;
 }
 

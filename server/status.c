@@ -6,8 +6,10 @@
 #include "status.h"
 
 #include "config.h"
+#include "blocklist.h"
 #include "bt.h"
 #include "daemon.h"
+#include "nat_pmp.h"
 #include "http_files.h"
 #include "library.h"
 #include "mem.h"
@@ -136,6 +138,8 @@ struct snapshot {
 	size_t nfiles;
 	struct streams_priority_info prio[64];
 	size_t nprio;
+	struct blocklist_stats bl;
+	struct natpmp_stats np;
 };
 
 static int collect_torrent(void *arg, const cat_record *rec)
@@ -174,6 +178,8 @@ static void snapshot_take(gs_daemon *d, struct snapshot *sn)
 	sn->config_source = daemon_config_source(d);
 	sn->uptime = (double)(time(NULL) - daemon_started(d));
 	http_files_stats_get(&sn->hf);
+	blocklist_stats_get(daemon_blocklist(d), &sn->bl);
+	natpmp_stats_get(daemon_natpmp(d), &sn->np);
 	if (daemon_streams(d)) {
 		sn->have_streams = true;
 		streams_stats_get(daemon_streams(d), &sn->ss);
@@ -231,8 +237,31 @@ static int metrics_json(struct http_req *r, gs_daemon *d, const struct snapshot 
 	num(o, "uptime", sn->uptime);
 	num(o, "read_ahead_budget", (double)((uint64_t)c->read_ahead_budget_mb << 20));
 	num(o, "master_concurrency_limit", (double)c->master_concurrency_limit);
-	/* No NAT-PMP client yet: no port is mapped. */
-	num(o, "natpmp_port", 0);
+	/* NAT-PMP: the external TCP port the gateway maps to natpmp.local_port, 0 = none */
+	num(o, "natpmp_port", sn->np.external_port);
+	num(o, "natpmp_port_udp", sn->np.external_port_udp);
+	cJSON_AddStringToObject(o, "natpmp_state", sn->np.state);
+	cJSON_AddStringToObject(o, "natpmp_last_error", sn->np.last_error);
+	num(o, "natpmp_last_refresh", (double)sn->np.last_refresh);
+	num(o, "natpmp_refreshes", (double)sn->np.refreshes);
+	num(o, "natpmp_errors", (double)sn->np.errors);
+	num(o, "natpmp_port_changes", (double)sn->np.port_changes);
+	num(o, "natpmp_epoch_resets", (double)sn->np.epoch_resets);
+	/* blocklist: ranges in the engine's peer filter now, refreshes, refusals */
+	cJSON_AddBoolToObject(o, "blocklist_enabled", sn->bl.enabled);
+	num(o, "blocklist_ranges", (double)(sn->bl.ranges4 + sn->bl.ranges6));
+	num(o, "blocklist_ranges_ipv6", (double)sn->bl.ranges6);
+	cJSON_AddStringToObject(o, "blocklist_source", sn->bl.source);
+	num(o, "blocklist_last_refresh", (double)sn->bl.last_refresh);
+	num(o, "blocklist_last_attempt", (double)sn->bl.last_attempt);
+	cJSON_AddStringToObject(o, "blocklist_last_error", sn->bl.last_error);
+	num(o, "blocklist_downloads", (double)sn->bl.downloads);
+	num(o, "blocklist_not_modified", (double)sn->bl.not_modified);
+	num(o, "blocklist_failures", (double)sn->bl.failures);
+	num(o, "blocklist_malformed_lines", (double)sn->bl.malformed_lines);
+	num(o, "blocklist_load_seconds", sn->bl.load_seconds);
+	num(o, "blocklist_load_cpu_seconds", sn->bl.load_cpu_seconds);
+	num(o, "blocklist_refused_connections", (double)sn->bl.refused);
 	if (sn->have_streams) {
 		const struct streams_stats *st = &sn->ss;
 		num(o, "read_ahead_active_bytes", (double)st->ram_bytes);
@@ -464,6 +493,24 @@ static int metrics_prometheus(struct http_req *r, const struct snapshot *sn)
 		 (double)((uint64_t)c->read_ahead_budget_mb << 20));
 	prom_one(&p, "master_concurrency_limit", "gauge", "Most torrents woken at once.",
 		 (double)c->master_concurrency_limit);
+	prom_one(&p, "natpmp_port", "gauge", "External TCP port mapped by NAT-PMP (0 = none).",
+		 sn->np.external_port);
+	prom_one(&p, "natpmp_mapped", "gauge", "1 while the NAT-PMP mappings are in place.",
+		 strcmp(sn->np.state, "mapped") == 0);
+	prom_one(&p, "natpmp_last_refresh_seconds", "gauge",
+		 "Unix time the NAT-PMP mappings were last granted (0 = never).",
+		 (double)sn->np.last_refresh);
+	prom_one(&p, "natpmp_errors_total", "counter", "NAT-PMP mapping attempts that failed.",
+		 (double)sn->np.errors);
+	prom_one(&p, "blocklist_ranges", "gauge", "IP ranges in the peer blocklist filter.",
+		 (double)(sn->bl.ranges4 + sn->bl.ranges6));
+	prom_one(&p, "blocklist_last_refresh_seconds", "gauge",
+		 "Unix time the blocklist was last downloaded or found unchanged (0 = never).",
+		 (double)sn->bl.last_refresh);
+	prom_one(&p, "blocklist_failures_total", "counter", "Blocklist refreshes that failed.",
+		 (double)sn->bl.failures);
+	prom_one(&p, "blocklist_refused_connections_total", "counter",
+		 "Peer connections refused by the blocklist filter.", (double)sn->bl.refused);
 	if (sn->have_streams) {
 		const struct streams_stats *st = &sn->ss;
 		prom_one(&p, "read_ahead_active_bytes", "gauge",

@@ -107,7 +107,7 @@ EXTRA_DIST += $(GS_API_TESTS)
 bench: all
 	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(top_srcdir)/tests/bench/run.sh
 .PHONY: bench
-EXTRA_DIST += tests/bench/B10_fuse_cached.sh \
+EXTRA_DIST += tests/bench/B10_fuse_cached.sh tests/bench/B12_blocklist.sh \
 	tests/bench/B1_http_warm.sh \
 	tests/bench/B2_ttfb_warm.sh \
 	tests/bench/B3_ttfb_asleep.sh \
@@ -167,3 +167,13 @@ tests_unit_web_test_SOURCES = tests/unit/web_test.c tests/unit/testlib.h
 nodist_EXTRA_tests_unit_web_test_SOURCES = tests/link_cxx.cc
 tests_unit_web_test_LDADD = $(GS_ENGINE_TEST_LDADD)
 TESTS += tests/unit/web_test
+
+# The network issue: peer IP blocklist and NAT-PMP (unit test links the real engine).
+check_PROGRAMS += tests/unit/blocklist_test
+tests_unit_blocklist_test_SOURCES = tests/unit/blocklist_test.c tests/unit/testlib.h
+nodist_EXTRA_tests_unit_blocklist_test_SOURCES = tests/link_cxx.cc
+tests_unit_blocklist_test_LDADD = $(GS_ENGINE_TEST_LDADD)
+GS_NET_TESTS = tests/integration/blocklist_filter.sh tests/integration/blocklist_default.sh \
+	tests/integration/natpmp_gateway.sh
+TESTS += tests/unit/blocklist_test $(GS_NET_TESTS)
+EXTRA_DIST += $(GS_NET_TESTS) tests/lib/natpmp_gateway.py tests/lib/blocklist_server.py

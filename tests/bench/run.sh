@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh - `make bench`: runs the benchmarks tests/bench/B1_*.sh .. B10_*.sh one after the
+# run.sh - `make bench`: runs the benchmarks tests/bench/B1_*.sh .. B10_*.sh, B12_*.sh one after the
 # other (each in its own private network namespace, see lib.sh), prints one table
 # (benchmark, gostream figure, reference figure, ratio, target, verdict), writes every
 # raw figure to $BENCH_OUT/results.json (+ raw/ and logs/) and, for a full run, rewrites
@@ -48,10 +48,16 @@ for d in "${DEFAULTS[@]}"; do
 done
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: make bench needs root (network namespace, FUSE mounts, btfs)" >&2; exit 77; }
-[ -c /dev/fuse ] || { echo "SKIP: /dev/fuse missing" >&2; exit 77; }
+# B12 (blocklist load) needs neither /dev/fuse nor the reference servers: alone it runs
+# without them.
+needs_refs=0
+for b in ${BENCH_ONLY:-B1}; do [ "$b" = B12 ] || needs_refs=1; done
+[ "$needs_refs" = 0 ] || [ -c /dev/fuse ] || { echo "SKIP: /dev/fuse missing" >&2; exit 77; }
 [ -x "$GOSTREAM" ] || { echo "run.sh: $GOSTREAM is not an executable (run make first)" >&2; exit 1; }
 missing=()
-for t in curl nginx wrk btfs rclone ffmpeg ffprobe mkvmerge fusermount3 unshare ip flock; do
+refs="nginx wrk btfs rclone ffmpeg ffprobe mkvmerge fusermount3"
+[ "$needs_refs" = 1 ] || refs=
+for t in curl $refs unshare ip flock; do
 	command -v "$t" > /dev/null || missing+=("$t")
 done
 "$PY" -c 'import libtorrent' 2> /dev/null || missing+=("python3-libtorrent")
@@ -75,7 +81,7 @@ export BENCH_WORK
 cleanup() { [ -n "$own_work" ] && [ "${BENCH_KEEP_WORK:-0}" != 1 ] && rm -rf "$BENCH_WORK"; }
 trap cleanup EXIT
 
-only=${BENCH_ONLY:-B1 B2 B3 B4 B5 B6 B7 B8 B9 B10}
+only=${BENCH_ONLY:-B1 B2 B3 B4 B5 B6 B7 B8 B9 B10 B12}
 t_all=$(date +%s)
 failed=0
 scripts_json=$OUT/scripts.jsonl

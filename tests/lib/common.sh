@@ -58,12 +58,17 @@ gs_config() {
 	while [ "$GS_METRICS_PORT" = "$GS_STREAM_PORT" ] || [ "$GS_METRICS_PORT" = "$GS_API_PORT" ]; do
 		GS_METRICS_PORT=$(gs_free_port); done
 	GS_PEER_PORT=$(gs_free_port)
+	while [ "$GS_PEER_PORT" = "$GS_STREAM_PORT" ] || [ "$GS_PEER_PORT" = "$GS_API_PORT" ] ||
+		[ "$GS_PEER_PORT" = "$GS_METRICS_PORT" ]; do GS_PEER_PORT=$(gs_free_port); done
 	{
 		echo "{"
 		echo "  \"proxy_listen_port\": $GS_STREAM_PORT,"
 		echo "  \"api_port\": $GS_API_PORT,"
 		echo "  \"metrics_port\": $GS_METRICS_PORT,"
 		local m; for m in "$@"; do echo "  $m,"; done
+		# No internet in the test rig: a test that is not about the blocklist must not
+		# start downloading the default blocklist_url (blocklist_*.sh test that path).
+		case "$*" in *'"blocklist_url"'*) ;; *) echo '  "blocklist_url": "",' ;; esac
 		# The swarm is loopback only: no DHT/LSD/UPnP traffic, no uTP detour.
 		echo "  \"engine\": { \"DisableDHT\": true, \"DisableLSD\": true, \"DisableUPNP\": true,"
 		echo "    \"DisableUTP\": true, \"PeersListenPort\": $GS_PEER_PORT ${GS_ENGINE_EXTRA:-} },"
