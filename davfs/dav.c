@@ -6,7 +6,6 @@
  * Depth infinity on a collection is refused (403 propfind-finite-depth, §9.1). */
 #include "dav.h"
 
-#include "daemon.h"
 #include "dav_xml.h"
 #include "http_files.h"
 #include "http_range.h"
@@ -56,7 +55,7 @@ static int resolve(struct http_req *r, lib_entry *e)
 {
 	char path[LIB_PATH_MAX + 1];
 	bool slash;
-	gs_library *lib = daemon_library(r->ctx);
+	gs_library *lib = ((const struct dav_deps *)r->ctx)->library;
 	int rc = http_files_path_decode(r->raw_url, path, sizeof path, &slash);
 
 	if (rc < 0)
@@ -147,7 +146,7 @@ int dav_handle_propfind(struct http_req *r)
 	ms = dav_multistatus_new();
 	add_entry(ms, pf, &self);
 	if (depth == DEPTH_1 && self.is_dir) {
-		gs_library *lib = daemon_library(r->ctx);
+		gs_library *lib = ((const struct dav_deps *)r->ctx)->library;
 		uint64_t cookie = 0;
 		int n;
 
@@ -320,4 +319,16 @@ int dav_handle_other(struct http_req *r)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, DAV_TEXT_TYPE);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, DAV_ALLOW);
 	return http_reply(r, http_status_from_errno(err), resp);
+}
+
+size_t dav_routes(const struct dav_deps *d, struct http_route *out, size_t max)
+{
+	const struct http_route routes[] = {
+		{ MHD_HTTP_METHOD_OPTIONS, "/*", dav_handle_options, (void *)d },
+		{ MHD_HTTP_METHOD_PROPFIND, "/*", dav_handle_propfind, (void *)d },
+		{ MHD_HTTP_METHOD_LOCK, "/*", dav_handle_lock, (void *)d },
+		{ MHD_HTTP_METHOD_UNLOCK, "/*", dav_handle_unlock, (void *)d },
+		{ NULL, "/*", dav_handle_other, (void *)d },
+	};
+	return http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 }

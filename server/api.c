@@ -8,10 +8,8 @@
  * thread-per-connection allows. Credentials are checked by the HTTP core (auth.h). */
 #include "api.h"
 
-#include "api_play.h"
 #include "config.h"
 #include "catalog.h"
-#include "daemon.h"
 #include "disc_sync.h"
 #include "log.h"
 #include "mem.h"
@@ -32,6 +30,12 @@
 #define API_MAX_FILES 10000
 #define UPLOAD_MAX_FILES 16             /* .torrent parts in one upload */
 #define UPLOAD_MAX_FIELD CAT_MAX_STRING /* title, category, poster, imdb */
+
+/* Every route's ctx is the struct api_deps given to api_routes. */
+static inline const struct api_deps *deps(const struct http_req *r)
+{
+	return r->ctx;
+}
 
 static const char *category_name(int c)
 {
@@ -334,10 +338,10 @@ static int action_rem(struct http_req *r, gs_torrents *t, const cJSON *body)
 	if (!hash)
 		return 0;
 	catalog_get(torrents_catalog(t), hash, &rec);
-	rc = remove_title(t, daemon_streams(r->ctx), hash);
+	rc = remove_title(t, deps(r)->streams, hash);
 	/* A user's removal keeps discovery from adding the title again. */
 	if (rc == 0 && rec)
-		disc_title_removed(daemon_disc(r->ctx), rec);
+		disc_title_removed(deps(r)->disc, rec);
 	cat_record_free(rec);
 	if (rc == -ENOENT)
 		return http_reply_error(r, MHD_HTTP_NOT_FOUND, "unknown torrent hash \"%s\"", hash);
@@ -482,7 +486,7 @@ static int parse_action(struct http_req *r, cJSON **body, const char **action)
 
 static int on_torrents(struct http_req *r)
 {
-	gs_torrents *t = daemon_torrents(r->ctx);
+	gs_torrents *t = deps(r)->torrents;
 	cJSON *body;
 	int rc;
 
@@ -509,7 +513,7 @@ static int on_torrents(struct http_req *r)
 	else if (strcmp(action, "active") == 0)
 		rc = action_list(r, t, true);
 	else if (strcmp(action, "wipe") == 0) {
-		struct wipe_arg w = { t, daemon_streams(r->ctx) };
+		struct wipe_arg w = { t, deps(r)->streams };
 		catalog_foreach(torrents_catalog(t), wipe_one, &w);
 		rc = http_reply_text(r, MHD_HTTP_OK, "application/json", "{}\n");
 	} else
@@ -567,7 +571,7 @@ static int reply_settings(struct http_req *r, gs_settings *st, const struct sett
 
 static int on_settings(struct http_req *r)
 {
-	gs_settings *st = daemon_settings(r->ctx);
+	gs_settings *st = deps(r)->settings;
 	struct settings_result res = { 0 };
 	char err[512] = "";
 	cJSON *body;
@@ -593,9 +597,9 @@ static int on_settings(struct http_req *r)
 				"set: missing field \"sets\" (an object such as {\"CacheSize\": 67108864})");
 			goto out;
 		}
-		rc = settings_set(st, daemon_torrents(r->ctx), sets, &res, err, sizeof err);
+		rc = settings_set(st, deps(r)->torrents, sets, &res, err, sizeof err);
 	} else if (strcmp(action, "def") == 0) {
-		rc = settings_reset(st, daemon_torrents(r->ctx), &res, err, sizeof err);
+		rc = settings_reset(st, deps(r)->torrents, &res, err, sizeof err);
 	} else {
 		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
 				      "unknown action \"%.40s\" (get, set, def)", action);
@@ -701,7 +705,7 @@ static void upload_free(struct upload *u)
 
 static int on_upload(struct http_req *r)
 {
-	gs_torrents *t = daemon_torrents(r->ctx);
+	gs_torrents *t = deps(r)->torrents;
 	struct upload u = { 0 };
 	struct torrents_meta m = { 0 };
 	char hash[41] = "", err[512] = "";
@@ -782,7 +786,7 @@ out:
 
 static int on_sync(struct http_req *r)
 {
-	gs_disc *d = daemon_disc(r->ctx);
+	gs_disc *d = deps(r)->disc;
 	cJSON *body, *res = NULL;
 	const char *action;
 	char err[512];
@@ -895,7 +899,7 @@ static void sync_sse_free(void *cls)
 
 static int on_sync_events(struct http_req *r)
 {
-	gs_disc *d = daemon_disc(r->ctx);
+	gs_disc *d = deps(r)->disc;
 
 	if (!d)
 		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "discovery not running");
@@ -917,17 +921,16 @@ static int on_echo(struct http_req *r)
 	return http_reply_text(r, MHD_HTTP_OK, "text/plain", PACKAGE_VERSION);
 }
 
-size_t api_routes(struct gs_daemon *d, struct http_route *out, size_t max)
+size_t api_routes(const struct api_deps *d, struct http_route *out, size_t max)
 {
+	void *ctx = (void *)d;
 	const struct http_route routes[] = {
-		{ "GET", "/echo", on_echo, d },
-		{ "POST", "/torrents", on_torrents, d },
-		{ "POST", "/settings", on_settings, d },
-		{ "POST", "/torrent/upload", on_upload, d },
-		{ "POST", "/sync", on_sync, d },
-		{ "GET", "/sync/events", on_sync_events, d },
+		{ "GET", "/echo", on_echo, ctx },
+		{ "POST", "/torrents", on_torrents, ctx },
+		{ "POST", "/settings", on_settings, ctx },
+		{ "POST", "/torrent/upload", on_upload, ctx },
+		{ "POST", "/sync", on_sync, ctx },
+		{ "GET", "/sync/events", on_sync_events, ctx },
 	};
-	size_t n = http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
-
-	return n + api_play_routes(d, out + n, max - n);
+	return http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 }

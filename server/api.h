@@ -1,6 +1,7 @@
 /* api.h - the JSON control API on api_port (TorrServer/GoStorm-compatible routes):
- * POST /torrents, POST /settings, POST /torrent/upload, GET /echo, and the TorrServer
- * streaming routes of api_play.h. Runs on HTTP threads. */
+ * POST /torrents, POST /settings, POST /torrent/upload, GET /echo, /sync; the TorrServer
+ * streaming routes of api_play.h, which daemon.c puts on the same port. Runs on HTTP
+ * threads. */
 #ifndef GS_API_H
 #define GS_API_H
 
@@ -8,14 +9,24 @@
 #include "http_server.h"
 
 struct cJSON;
-struct gs_daemon;
 struct gs_torrents;
+struct gs_streams;
+struct gs_settings;
+struct gs_disc;
+
+/* What the API's handlers use; the caller keeps it alive while the port runs. */
+struct api_deps {
+	struct gs_torrents *torrents;
+	struct gs_streams *streams;
+	struct gs_settings *settings;   /* /settings */
+	struct gs_disc *disc;           /* /sync */
+};
 
 /* The api port's body cap (a .torrent upload); JSON bodies are held to API_MAX_JSON. */
 #define API_MAX_BODY (16u << 20)
 #define API_MAX_JSON (1u << 20)
 
-size_t api_routes(struct gs_daemon *d, struct http_route *out, size_t max);
+size_t api_routes(const struct api_deps *d, struct http_route *out, size_t max);
 
 /* A record as TorrServer's TorrentStatus object; engine figures come from the
  * registered handle without waking it. Caller owns the result. */

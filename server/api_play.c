@@ -12,7 +12,6 @@
 #include "api_play.h"
 
 #include "api.h"
-#include "daemon.h"
 #include "http_files.h"
 #include "library.h"
 #include "log.h"
@@ -27,6 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* Every route's ctx is the struct api_play_deps given to api_play_routes. */
+static inline const struct api_play_deps *deps(const struct http_req *r)
+{
+	return r->ctx;
+}
 
 static const char *query(struct http_req *r, const char *key, bool *present)
 {
@@ -126,7 +131,7 @@ static int parse_id(const char *s, size_t n_files, uint32_t *out)
 
 static int serve(struct http_req *r, const cat_record *rec, uint32_t index)
 {
-	gs_library *lib = daemon_library(r->ctx);
+	gs_library *lib = deps(r)->library;
 	lib_entry e;
 
 	if (!lib || library_lookup_file(lib, rec->hash, index, &e) < 0) {
@@ -141,7 +146,7 @@ static int serve(struct http_req *r, const cat_record *rec, uint32_t index)
 		snprintf(e.path, sizeof e.path, "%s", path);
 		e.content_type = library_content_type(e.name);
 	}
-	return http_files_serve(r, &e);
+	return http_files_serve(r, deps(r)->streams, &e);
 }
 
 static int reply_status(struct http_req *r, gs_torrents *t, const cat_record *rec)
@@ -193,7 +198,7 @@ static int resolve_link(struct http_req *r, gs_torrents *t, const char *link, ca
 /* GET|HEAD /stream[/<name>]?link=...&index=N&play */
 static int on_stream(struct http_req *r)
 {
-	gs_torrents *t = daemon_torrents(r->ctx);
+	gs_torrents *t = deps(r)->torrents;
 	bool play;
 	const char *link = query(r, "link", NULL);
 	const char *index = query(r, "index", NULL);
@@ -227,7 +232,7 @@ static int on_stream(struct http_req *r)
 				"from 1; got \"%.20s\")", rec->n_files, index);
 			goto out;
 		}
-	} else if (default_index(daemon_library(r->ctx), rec, &idx) < 0) {
+	} else if (default_index(deps(r)->library, rec, &idx) < 0) {
 		rc = http_reply_error(r, MHD_HTTP_BAD_REQUEST,
 			"index: missing, and the torrent has %zu files (give index=1..%zu)",
 			rec->n_files, rec->n_files);
@@ -242,7 +247,7 @@ out:
 /* GET|HEAD /play/<hash>/<id> */
 static int on_play(struct http_req *r)
 {
-	gs_torrents *t = daemon_torrents(r->ctx);
+	gs_torrents *t = deps(r)->torrents;
 	const char *p = r->url + strlen("/play/");
 	cat_record *rec = NULL;
 	char hash[41], id[16];
@@ -279,15 +284,16 @@ static int on_play(struct http_req *r)
 	return rc;
 }
 
-size_t api_play_routes(struct gs_daemon *d, struct http_route *out, size_t max)
+size_t api_play_routes(const struct api_play_deps *d, struct http_route *out, size_t max)
 {
+	void *ctx = (void *)d;
 	const struct http_route routes[] = {
-		{ MHD_HTTP_METHOD_GET, "/stream", on_stream, d },
-		{ MHD_HTTP_METHOD_HEAD, "/stream", on_stream, d },
-		{ MHD_HTTP_METHOD_GET, "/stream/*", on_stream, d },
-		{ MHD_HTTP_METHOD_HEAD, "/stream/*", on_stream, d },
-		{ MHD_HTTP_METHOD_GET, "/play/*", on_play, d },
-		{ MHD_HTTP_METHOD_HEAD, "/play/*", on_play, d },
+		{ MHD_HTTP_METHOD_GET, "/stream", on_stream, ctx },
+		{ MHD_HTTP_METHOD_HEAD, "/stream", on_stream, ctx },
+		{ MHD_HTTP_METHOD_GET, "/stream/*", on_stream, ctx },
+		{ MHD_HTTP_METHOD_HEAD, "/stream/*", on_stream, ctx },
+		{ MHD_HTTP_METHOD_GET, "/play/*", on_play, ctx },
+		{ MHD_HTTP_METHOD_HEAD, "/play/*", on_play, ctx },
 	};
 	return http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 }

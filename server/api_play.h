@@ -9,9 +9,18 @@
 
 #include "http_server.h"
 
-struct gs_daemon;
+struct gs_torrents;
+struct gs_library;
+struct gs_streams;
+
+/* What the handlers use; the caller keeps it alive while the port runs. */
+struct api_play_deps {
+	struct gs_torrents *torrents;
+	struct gs_library *library;
+	struct gs_streams *streams;
+};
 
 /* The routes, ctx d; returns how many were written to out (at most max). */
-size_t api_play_routes(struct gs_daemon *d, struct http_route *out, size_t max);
+size_t api_play_routes(const struct api_play_deps *d, struct http_route *out, size_t max);
 
 #endif

@@ -1,8 +1,10 @@
-/* daemon.c - start-up, signal loop and orderly shutdown (see daemon.h).
- * Start order: log -> state folder -> settings.json over the engine values -> access
- * policies -> metrics port (so /health can say what failed) -> torrents (catalog +
- * engine) -> library + stream layer -> API port -> stream port (HTTP files + WebDAV) ->
- * FUSE mount when configured; stop in reverse. Signals are blocked in every thread and
+/* daemon.c - start-up, signal loop and orderly shutdown (see daemon.h): the composition
+ * root. Start order: log -> state folder -> settings.json over the engine values ->
+ * access policies -> torrents (catalog + engine) -> blocklist, NAT-PMP -> library +
+ * stream layer -> discovery -> webhook, panel and each handler module's deps -> metrics
+ * port -> API port -> stream port (HTTP files + WebDAV) -> FUSE mount when configured;
+ * stop in reverse. Every object exists before the first port starts, so no HTTP thread
+ * sees a handle being assigned; a start-up failure is in the log and the exit code. Signals are blocked in every thread and
  * taken synchronously here with sigwaitinfo, so no handler runs in async context.
  * Access: the API and metrics ports admit api_token when it is set (cfg_validate
  * refuses a non-loopback listen_address without one); /health, /echo and the webhook
@@ -11,9 +13,11 @@
 #include "daemon.h"
 
 #include "api.h"
+#include "api_play.h"
 #include "auth.h"
 #include "blocklist.h"
 #include "config.h"
+#include "dav.h"
 #include "dirs.h"
 #include "disc_sync.h"
 #include "http_files.h"
@@ -45,7 +49,7 @@
 
 #define ROUTES_MAX 32
 
-struct gs_daemon {
+typedef struct gs_daemon {
 	const struct daemon_opts *opts;
 	time_t started;
 	char *state_dir;
@@ -67,7 +71,14 @@ struct gs_daemon {
 #ifdef HAVE_FUSE
 	fs_mount *fuse;
 #endif
-};
+	/* Each handler module's handles, made before any port starts (route ctx points here). */
+	struct http_ports ports;
+	struct status_deps status_deps;
+	struct api_deps api_deps;
+	struct api_play_deps play_deps;
+	struct http_files_deps files_deps;
+	struct dav_deps dav_deps;
+} gs_daemon;
 
 void daemon_block_signals(void)
 {
@@ -81,63 +92,16 @@ void daemon_block_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-const struct gs_config *daemon_config(const gs_daemon *d)
-{
-	return d->opts->cfg;
-}
-
-const char *daemon_config_source(const gs_daemon *d)
+static const char *config_source(const gs_daemon *d)
 {
 	return d->opts->config_path ? d->opts->config_path : d->opts->config_source;
 }
 
-const char *daemon_config_path(const gs_daemon *d)
+/* The panel's restart button (web_deps.restart). */
+static void request_restart(void *arg)
 {
-	return d->opts->config_path;
-}
+	gs_daemon *d = arg;
 
-time_t daemon_started(const gs_daemon *d)
-{
-	return d->started;
-}
-
-struct gs_torrents *daemon_torrents(const gs_daemon *d)
-{
-	return d->torrents;
-}
-
-struct gs_library *daemon_library(const gs_daemon *d)
-{
-	return d->library;
-}
-
-struct gs_streams *daemon_streams(const gs_daemon *d)
-{
-	return d->streams;
-}
-
-struct gs_settings *daemon_settings(const gs_daemon *d)
-{
-	return d->settings;
-}
-
-struct gs_webhook *daemon_webhook(const gs_daemon *d)
-{
-	return d->webhook;
-}
-
-struct gs_disc *daemon_disc(const gs_daemon *d)
-{
-	return d->disc;
-}
-
-struct gs_web *daemon_web(const gs_daemon *d)
-{
-	return d->web;
-}
-
-void daemon_request_restart(gs_daemon *d)
-{
 	__atomic_store_n(&d->restart, 1, __ATOMIC_SEQ_CST);
 	/* Blocked in every thread: the signal loop takes it and stops in order. */
 	kill(getpid(), SIGTERM);
@@ -177,16 +141,6 @@ static void reexec(void)
 	log_error("restart: exec failed: %s", strerror(errno));
 }
 
-struct gs_blocklist *daemon_blocklist(const gs_daemon *d)
-{
-	return d->blocklist;
-}
-
-struct gs_natpmp *daemon_natpmp(const gs_daemon *d)
-{
-	return d->natpmp;
-}
-
 /* The blocklist goes into the engine's filter before any torrent is woken (nothing is
  * awake right after torrents_open), NAT-PMP maps in the background. */
 static int start_net(gs_daemon *d)
@@ -214,16 +168,6 @@ static int start_net(gs_daemon *d)
 			return -1;
 	}
 	return 0;
-}
-
-bool daemon_fuse_mounted(const gs_daemon *d)
-{
-#ifdef HAVE_FUSE
-	return d->fuse != NULL;
-#else
-	(void)d;
-	return false;
-#endif
 }
 
 /* Keeps the library in step with the catalog: runs in the thread that changed it. */
@@ -276,19 +220,6 @@ static int start_library(gs_daemon *d)
 	return rc;
 }
 
-unsigned daemon_port(const gs_daemon *d, const char *which)
-{
-	http_server *s = NULL;
-
-	if (strcmp(which, "stream") == 0)
-		s = d->stream;
-	else if (strcmp(which, "api") == 0)
-		s = d->api;
-	else if (strcmp(which, "metrics") == 0)
-		s = d->metrics;
-	return s ? http_server_port(s) : 0;
-}
-
 char *daemon_state_dir(const struct gs_config *cfg)
 {
 	const char *env;
@@ -305,6 +236,49 @@ char *daemon_state_dir(const struct gs_config *cfg)
 	return xasprintf("%s/.local/state/gostream", env && *env ? env : "/tmp");
 }
 
+/* The handler modules and their deps, once every object they use exists. */
+static int make_handlers(gs_daemon *d)
+{
+	const struct gs_config *cfg = d->opts->cfg;
+	struct webhook_deps wd = { cfg, d->torrents, d->library, d->streams };
+	struct web_deps pd = {
+		.cfg = cfg,
+		.config_path = d->opts->config_path,
+		.state_dir = d->state_dir,
+		.started = d->started,
+		.torrents = d->torrents,
+		.library = d->library,
+		.streams = d->streams,
+		.settings = d->settings,
+		.ports = &d->ports,
+		.restart = request_restart,
+		.restart_arg = d,
+	};
+
+	if (webhook_create(&wd, &d->webhook) < 0)
+		return -1;
+	if (web_create(&pd, &d->web) < 0)
+		return -1;
+	d->status_deps = (struct status_deps){
+		.cfg = cfg,
+		.config_source = config_source(d),
+		.started = d->started,
+		.torrents = d->torrents,
+		.library = d->library,
+		.streams = d->streams,
+		.webhook = d->webhook,
+		.disc = d->disc,
+		.blocklist = d->blocklist,
+		.natpmp = d->natpmp,
+		.ports = &d->ports,
+	};
+	d->api_deps = (struct api_deps){ d->torrents, d->streams, d->settings, d->disc };
+	d->play_deps = (struct api_play_deps){ d->torrents, d->library, d->streams };
+	d->files_deps = (struct http_files_deps){ d->library, d->streams };
+	d->dav_deps = (struct dav_deps){ d->library };
+	return 0;
+}
+
 /* libxml2 reports parse problems through a global hook: route them to our log. */
 static void xml_log(void *ctx, xmlErrorPtr e)
 {
@@ -317,12 +291,33 @@ static void xml_log(void *ctx, xmlErrorPtr e)
 static const char *const api_open_paths[] = { "/echo", NULL };
 static const char *const metrics_open_paths[] = { "/health", "/plex-webhook", NULL };
 
-static int start_port(gs_daemon *d, const char *name, long long port,
-		      size_t (*routes_of)(gs_daemon *, struct http_route *, size_t),
-		      http_server **out)
+/* The route table of each port, in match order: the one place that says which module
+ * answers what where. Every ctx is a module's own object or deps, alive until stop_all. */
+static size_t routes_of(gs_daemon *d, const char *name, struct http_route *out, size_t max)
+{
+	size_t n = 0;
+
+	if (strcmp(name, "metrics") == 0) {
+		struct http_route api[ROUTES_MAX];
+		size_t na = api_routes(&d->api_deps, api, ROUTES_MAX);
+
+		n += status_routes(&d->status_deps, out + n, max - n);
+		n += webhook_routes(d->webhook, out + n, max - n);
+		n += web_routes(d->web, api, na, out + n, max - n);
+	} else if (strcmp(name, "api") == 0) {
+		n += api_routes(&d->api_deps, out + n, max - n);
+		n += api_play_routes(&d->play_deps, out + n, max - n);
+	} else if (strcmp(name, "stream") == 0) {
+		n += http_files_routes(&d->files_deps, out + n, max - n);
+		n += dav_routes(&d->dav_deps, out + n, max - n);
+	}
+	return n;
+}
+
+static int start_port(gs_daemon *d, const char *name, long long port, http_server **out)
 {
 	struct http_route routes[ROUTES_MAX];
-	size_t n = routes_of ? routes_of(d, routes, ROUTES_MAX) : 0;
+	size_t n = routes_of(d, name, routes, ROUTES_MAX);
 	const char *metrics_open[32];
 	size_t no = 0;
 
@@ -349,6 +344,8 @@ static int start_port(gs_daemon *d, const char *name, long long port,
 	if (rc < 0)
 		log_error("cannot listen on %s port %s:%lld: %s", name, o.address, port,
 			  strerror(-rc));
+	else
+		http_ports_set(&d->ports, name, http_server_port(*out));
 	return rc;
 }
 
@@ -362,6 +359,7 @@ static void stop_all(gs_daemon *d)
 	http_server_stop(d->api);
 	http_server_stop(d->metrics);
 	d->stream = d->api = d->metrics = NULL;
+	memset(&d->ports, 0, sizeof d->ports);
 }
 
 static int signal_loop(void)
@@ -408,7 +406,7 @@ int daemon_run(const struct daemon_opts *o)
 		goto err_state;
 	}
 	log_info("gostream %s starting (config: %s, state: %s)", PACKAGE_VERSION,
-		 daemon_config_source(&d), d.state_dir);
+		 config_source(&d), d.state_dir);
 	char err[1024];
 	/* Before the engine starts, so it starts with the values /settings last set. */
 	if (settings_open(o->cfg, d.state_dir, &d.settings, err, sizeof err) < 0) {
@@ -422,12 +420,7 @@ int daemon_run(const struct daemon_opts *o)
 		log_info("stream port: open to the network on %s (no http_auth users)",
 			 cfg->listen_address);
 
-	if (webhook_create(&d, &d.webhook) < 0)
-		goto err_ports;
-	if (web_create(&d, &d.web) < 0)
-		goto err_ports;
-	if (start_port(&d, "metrics", cfg->metrics_port, status_routes, &d.metrics) < 0)
-		goto err_ports;
+	/* Every object first, then the ports: a handler never sees a handle being made. */
 	if (torrents_open(cfg, d.state_dir, &d.torrents) < 0)
 		goto err_ports;
 	if (start_net(&d) < 0)
@@ -437,11 +430,15 @@ int daemon_run(const struct daemon_opts *o)
 	if (disc_open(cfg, d.torrents, d.library, d.state_dir, &d.disc) < 0)
 		goto err_ports;
 	playability_attach(d.streams);
+	if (make_handlers(&d) < 0)
+		goto err_ports;
 	if (web_start(d.web) < 0)
 		goto err_ports;
-	if (start_port(&d, "api", cfg->api_port, api_routes, &d.api) < 0)
+	if (start_port(&d, "metrics", cfg->metrics_port, &d.metrics) < 0)
 		goto err_ports;
-	if (start_port(&d, "stream", cfg->proxy_listen_port, http_files_routes, &d.stream) < 0)
+	if (start_port(&d, "api", cfg->api_port, &d.api) < 0)
+		goto err_ports;
+	if (start_port(&d, "stream", cfg->proxy_listen_port, &d.stream) < 0)
 		goto err_ports;
 	if (cfg->fuse_mount_path[0]) {
 #ifdef HAVE_FUSE
@@ -453,6 +450,7 @@ int daemon_run(const struct daemon_opts *o)
 		};
 		if (fs_start(&fo, d.library, d.streams, &d.fuse) < 0)
 			goto err_ports;
+		http_ports_set(&d.ports, "fuse", 1);
 		log_info("FUSE: library mounted at %s", cfg->fuse_mount_path);
 #else
 		log_error("fuse_mount_path is set but this gostream was built with --disable-fuse");
@@ -463,7 +461,8 @@ int daemon_run(const struct daemon_opts *o)
 		 cfg->listen_address, http_server_port(d.stream), cfg->listen_address,
 		 http_server_port(d.api), cfg->listen_address, http_server_port(d.metrics));
 
-	if (o->on_ready && o->on_ready(&d, o->on_ready_arg) < 0)
+	struct daemon_ready ready = { cfg, d.torrents, &d.ports };
+	if (o->on_ready && o->on_ready(&ready, o->on_ready_arg) < 0)
 		goto err_ports;
 	code = signal_loop();
 	log_info("stopped cleanly");

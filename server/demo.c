@@ -112,17 +112,17 @@ static int demo_seed(struct demo *dm)
 	return 0;
 }
 
-static int demo_ready(gs_daemon *d, void *arg)
+static int demo_ready(const struct daemon_ready *d, void *arg)
 {
 	struct demo *dm = arg;
-	const struct gs_config *c = daemon_config(d);
+	const struct gs_config *c = d->cfg;
 	const char *a = c->listen_address;
 	const char *peers[] = { dm->peer, NULL };
 	struct torrents_meta meta = { .title = "Demo (2026)", .category = CAT_MOVIE };
 	char err[256];
 
 	if (dm->have_video && demo_seed(dm) == 0 &&
-	    torrents_add(daemon_torrents(d), NULL, dm->torrent, dm->torrent_len, peers, &meta,
+	    torrents_add(d->torrents, NULL, dm->torrent, dm->torrent_len, peers, &meta,
 			 dm->hash, err, sizeof err) < 0)
 		log_error("demo: cannot add the demo torrent: %s", err);
 
@@ -133,7 +133,7 @@ static int demo_ready(gs_daemon *d, void *arg)
 		printf("  generated video:   none (ffmpeg is missing or failed): nothing to stream\n");
 	if (dm->hash[0]) {
 		char *href = http_files_href("movies/Demo (2026).mkv", false);
-		unsigned sp = daemon_port(d, "stream");
+		unsigned sp = http_ports_get(d->ports, "stream");
 		printf("  seeded from:       %s (a second libtorrent session in this process)\n"
 		       "  library entry:     movies/Demo (2026).mkv (torrent %s)\n\n",
 		       dm->peer, dm->hash);
@@ -150,8 +150,8 @@ static int demo_ready(gs_daemon *d, void *arg)
 		free(href);
 	}
 	printf("  curl -s -X POST -d '{\"action\":\"list\"}' http://%s:%u/torrents\n", a,
-	       daemon_port(d, "api"));
-	printf("  curl http://%s:%u/metrics\n", a, daemon_port(d, "metrics"));
+	       http_ports_get(d->ports, "api"));
+	printf("  curl http://%s:%u/metrics\n", a, http_ports_get(d->ports, "metrics"));
 	printf("\nCtrl-C stops the demo and removes %s\n", dm->dir);
 	fflush(stdout);
 	return 0;

@@ -16,8 +16,6 @@
  * is the access log; http_files_stats_get() is not yet shown by /metrics. */
 #include "http_files.h"
 
-#include "dav.h"
-#include "daemon.h"
 #include "http_range.h"
 #include "library.h"
 #include "log.h"
@@ -384,9 +382,8 @@ static int reply_plain(struct http_req *r, unsigned status, const char *text,
 	return http_reply(r, status, resp);
 }
 
-static int serve_file(struct http_req *r, const lib_entry *e)
+static int serve_file(struct http_req *r, gs_streams *streams, const lib_entry *e)
 {
-	gs_streams *streams = daemon_streams(r->ctx);
 	bool head = strcmp(r->method, MHD_HTTP_METHOD_HEAD) == 0;
 	char etag[HTTP_ETAG_MAX], lm[HTTP_DATE_MAX], cr[96], mtype[96];
 	struct http_byte_range rr[HTTP_RANGE_MAX];
@@ -503,10 +500,10 @@ static int serve_file(struct http_req *r, const lib_entry *e)
 	return http_reply(r, status, resp);
 }
 
-int http_files_serve(struct http_req *r, const lib_entry *e)
+int http_files_serve(struct http_req *r, gs_streams *streams, const lib_entry *e)
 {
 	atomic_fetch_add(&stats.requests, 1);
-	return serve_file(r, e);
+	return serve_file(r, streams, e);
 }
 
 /* ---- directory indexes ---- */
@@ -667,7 +664,8 @@ static int lookup_alias(gs_library *lib, const char *path, lib_entry *e)
 
 static int on_get(struct http_req *r)
 {
-	gs_library *lib = daemon_library(r->ctx);
+	const struct http_files_deps *d = r->ctx;
+	gs_library *lib = d->library;
 	char path[LIB_PATH_MAX + 1];
 	bool slash;
 	lib_entry e;
@@ -688,19 +686,14 @@ static int on_get(struct http_req *r)
 	if (rc < 0)
 		return reply_plain(r, http_status_from_errno(rc),
 				   rc == -EINVAL ? "bad path\n" : "not found\n", NULL);
-	return e.is_dir ? serve_dir(r, lib, &e) : serve_file(r, &e);
+	return e.is_dir ? serve_dir(r, lib, &e) : serve_file(r, d->streams, &e);
 }
 
-size_t http_files_routes(struct gs_daemon *d, struct http_route *out, size_t max)
+size_t http_files_routes(const struct http_files_deps *d, struct http_route *out, size_t max)
 {
 	const struct http_route routes[] = {
-		{ MHD_HTTP_METHOD_GET, "/*", on_get, d },
-		{ MHD_HTTP_METHOD_HEAD, "/*", on_get, d },
-		{ MHD_HTTP_METHOD_OPTIONS, "/*", dav_handle_options, d },
-		{ MHD_HTTP_METHOD_PROPFIND, "/*", dav_handle_propfind, d },
-		{ MHD_HTTP_METHOD_LOCK, "/*", dav_handle_lock, d },
-		{ MHD_HTTP_METHOD_UNLOCK, "/*", dav_handle_unlock, d },
-		{ NULL, "/*", dav_handle_other, d },
+		{ MHD_HTTP_METHOD_GET, "/*", on_get, (void *)d },
+		{ MHD_HTTP_METHOD_HEAD, "/*", on_get, (void *)d },
 	};
 	return http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 }

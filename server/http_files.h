@@ -13,24 +13,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gs_daemon;
+struct gs_streams;
+
+/* What the stream port's file routes read; the caller keeps it alive while the port runs. */
+struct http_files_deps {
+	gs_library *library;
+	struct gs_streams *streams;
+};
 
 /* Body blocks asked of the stream layer: big enough for line rate on loopback, small
  * enough that a slow client pins little memory (libmicrohttpd pulls a block only when
  * the socket has drained the previous one). */
 #define HTTP_FILES_BLOCK (256u * 1024u)
 
-/* Routes of the stream port, in match order: GET/HEAD here, OPTIONS, PROPFIND, LOCK,
- * UNLOCK and every other method to davfs (writes are refused there). Each route's ctx
- * is d. Returns how many were written to out (at most max). */
-size_t http_files_routes(struct gs_daemon *d, struct http_route *out, size_t max);
+/* The stream port's GET and HEAD routes (daemon.c puts davfs's dav_routes after them
+ * for the other methods). Each route's ctx is d. Returns how many were written to out
+ * (at most max). */
+size_t http_files_routes(const struct http_files_deps *d, struct http_route *out, size_t max);
 
 /* Answers GET/HEAD of one torrent file exactly as the library URLs do (Range, multipart,
  * conditional requests, the body pulled from the stream layer) for routes of other ports:
  * the API's TorrServer /stream and /play. e needs hash, file_index, size, mtime and
- * content_type (it may describe a file the library does not list); r->ctx must be the
- * daemon. Returns as a route handler does. */
-int http_files_serve(struct http_req *r, const lib_entry *e);
+ * content_type (it may describe a file the library does not list); the body comes from
+ * streams. Returns as a route handler does. */
+int http_files_serve(struct http_req *r, struct gs_streams *streams, const lib_entry *e);
 
 /* Decodes the path of a request-target (raw_url as sent, query ignored) into a library
  * path relative to the root, without leading or trailing '/', into out (size outsz).

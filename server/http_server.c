@@ -606,6 +606,38 @@ unsigned http_server_port(const http_server *s)
 	return s->port;
 }
 
+static unsigned *ports_field(const struct http_ports *p, const char *which)
+{
+	struct http_ports *w = (struct http_ports *)p;
+
+	if (!p)
+		return NULL;
+	if (strcmp(which, "stream") == 0)
+		return &w->stream;
+	if (strcmp(which, "api") == 0)
+		return &w->api;
+	if (strcmp(which, "metrics") == 0)
+		return &w->metrics;
+	if (strcmp(which, "fuse") == 0)
+		return &w->fuse;
+	return NULL;
+}
+
+unsigned http_ports_get(const struct http_ports *p, const char *which)
+{
+	unsigned *f = ports_field(p, which);
+
+	return f ? __atomic_load_n(f, __ATOMIC_ACQUIRE) : 0;
+}
+
+void http_ports_set(struct http_ports *p, const char *which, unsigned v)
+{
+	unsigned *f = ports_field(p, which);
+
+	if (f)
+		__atomic_store_n(f, v, __ATOMIC_RELEASE);
+}
+
 void http_server_stop(http_server *s)
 {
 	if (!s)

@@ -67,6 +67,16 @@ int http_server_start(const struct http_server_opts *o, const struct http_route 
 void http_server_stop(http_server *s);
 unsigned http_server_port(const http_server *s);
 
+/* The process's listening ports (0 = not listening) and whether FUSE is mounted. The
+ * daemon owns one, sets each field with http_ports_set as that part starts, and hands a
+ * pointer to the status pages, which read it from their own threads. */
+struct http_ports {
+	unsigned stream, api, metrics, fuse;
+};
+/* which: "stream", "api", "metrics" or "fuse"; unknown names read 0. */
+unsigned http_ports_get(const struct http_ports *p, const char *which);
+void http_ports_set(struct http_ports *p, const char *which, unsigned v);
+
 /* The one place errno values become HTTP statuses. */
 unsigned http_status_from_errno(int err);
 

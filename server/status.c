@@ -8,14 +8,12 @@
 #include "config.h"
 #include "blocklist.h"
 #include "bt.h"
-#include "daemon.h"
 #include "nat_pmp.h"
 #include "http_files.h"
 #include "library.h"
 #include "mem.h"
 #include "stream.h"
 #include "torrents.h"
-#include "web.h"
 #include "webhook.h"
 #include "disc_sync.h"
 
@@ -79,21 +77,21 @@ static bool fuse_listed(const char *path)
 
 static int on_health(struct http_req *r)
 {
-	gs_daemon *d = r->ctx;
-	const struct gs_config *c = daemon_config(d);
+	const struct status_deps *d = r->ctx;
+	const struct gs_config *c = d->cfg;
 	cJSON *o = cJSON_CreateObject();
 	cJSON *comp = cJSON_AddObjectToObject(o, "components");
 	cJSON *down = cJSON_CreateArray();
 	struct health_part { const char *name; bool up; } parts[6];
 	size_t n = 0;
 
-	parts[n++] = (struct health_part){ "engine", daemon_torrents(d) != NULL };
-	parts[n++] = (struct health_part){ "library", daemon_streams(d) && daemon_library(d) };
-	parts[n++] = (struct health_part){ "stream", daemon_port(d, "stream") != 0 };
-	parts[n++] = (struct health_part){ "api", daemon_port(d, "api") != 0 };
-	parts[n++] = (struct health_part){ "metrics", daemon_port(d, "metrics") != 0 };
+	parts[n++] = (struct health_part){ "engine", d->torrents != NULL };
+	parts[n++] = (struct health_part){ "library", d->streams && d->library };
+	parts[n++] = (struct health_part){ "stream", http_ports_get(d->ports, "stream") != 0 };
+	parts[n++] = (struct health_part){ "api", http_ports_get(d->ports, "api") != 0 };
+	parts[n++] = (struct health_part){ "metrics", http_ports_get(d->ports, "metrics") != 0 };
 	if (c->fuse_mount_path[0])
-		parts[n++] = (struct health_part){ "fuse", daemon_fuse_mounted(d) &&
+		parts[n++] = (struct health_part){ "fuse", (http_ports_get(d->ports, "fuse") != 0) &&
 						 fuse_listed(c->fuse_mount_path) };
 	for (size_t i = 0; i < n; i++) {
 		cJSON_AddStringToObject(comp, parts[i].name, parts[i].up ? "up" : "down");
@@ -171,38 +169,38 @@ static int collect_torrent(void *arg, const cat_record *rec)
 }
 
 /* Fills sn; free with snapshot_free. */
-static void snapshot_take(gs_daemon *d, struct snapshot *sn)
+static void snapshot_take(const struct status_deps *d, struct snapshot *sn)
 {
 	memset(sn, 0, sizeof *sn);
-	sn->cfg = daemon_config(d);
-	sn->config_source = daemon_config_source(d);
-	sn->uptime = (double)(time(NULL) - daemon_started(d));
+	sn->cfg = d->cfg;
+	sn->config_source = d->config_source;
+	sn->uptime = (double)(time(NULL) - d->started);
 	http_files_stats_get(&sn->hf);
-	blocklist_stats_get(daemon_blocklist(d), &sn->bl);
-	natpmp_stats_get(daemon_natpmp(d), &sn->np);
-	if (daemon_streams(d)) {
+	blocklist_stats_get(d->blocklist, &sn->bl);
+	natpmp_stats_get(d->natpmp, &sn->np);
+	if (d->streams) {
 		sn->have_streams = true;
-		streams_stats_get(daemon_streams(d), &sn->ss);
-		sn->nfiles = streams_files(daemon_streams(d), sn->files, STATUS_MAX_LISTED);
+		streams_stats_get(d->streams, &sn->ss);
+		sn->nfiles = streams_files(d->streams, sn->files, STATUS_MAX_LISTED);
 		if (sn->nfiles > STATUS_MAX_LISTED)
 			sn->nfiles = STATUS_MAX_LISTED;
-		sn->nprio = streams_priorities(daemon_streams(d), sn->prio, 64);
+		sn->nprio = streams_priorities(d->streams, sn->prio, 64);
 		if (sn->nprio > 64)
 			sn->nprio = 64;
 	}
-	if (daemon_torrents(d)) {
-		gs_torrents *t = daemon_torrents(d);
+	if (d->torrents) {
+		gs_torrents *t = d->torrents;
 		void *arg[2] = { sn, t };
 		sn->have_engine = true;
 		bt_engine_get_counters(torrents_engine(t), &sn->ec);
 		sn->catalogued = catalog_count(torrents_catalog(t));
 		catalog_foreach(torrents_catalog(t), collect_torrent, arg);
 	}
-	if (daemon_webhook(d)) {
+	if (d->webhook) {
 		sn->have_webhook = true;
-		webhook_stats_get(daemon_webhook(d), &sn->wh);
+		webhook_stats_get(d->webhook, &sn->wh);
 	}
-	disc_stats_get(daemon_disc(d), &sn->disc);
+	disc_stats_get(d->disc, &sn->disc);
 }
 
 static void snapshot_free(struct snapshot *sn)
@@ -226,7 +224,7 @@ static void num(cJSON *o, const char *k, double v)
 	cJSON_AddNumberToObject(o, k, v);
 }
 
-static int metrics_json(struct http_req *r, gs_daemon *d, const struct snapshot *sn)
+static int metrics_json(struct http_req *r, const struct status_deps *d, const struct snapshot *sn)
 {
 	const struct gs_config *c = sn->cfg;
 	cJSON *o = cJSON_CreateObject();
@@ -349,7 +347,7 @@ static int metrics_json(struct http_req *r, gs_daemon *d, const struct snapshot 
 		}
 	}
 	if (sn->have_streams) {
-		gs_library *lib = daemon_library(d);
+		gs_library *lib = d->library;
 		cJSON *arr = cJSON_AddArrayToObject(o, "streams");
 		for (size_t i = 0; i < sn->nfiles; i++) {
 			const struct streams_file_info *f = &sn->files[i];
@@ -391,7 +389,7 @@ static int metrics_json(struct http_req *r, gs_daemon *d, const struct snapshot 
 	num(h, "bodies_cancelled", (double)sn->hf.bodies_cancelled);
 	num(h, "open_bodies", (double)sn->hf.open_bodies);
 	if (sn->have_webhook)
-		webhook_json(daemon_webhook(d), o);
+		webhook_json(d->webhook, o);
 	cJSON *ds = cJSON_AddObjectToObject(o, "discovery");
 	num(ds, "runs", (double)sn->disc.runs);
 	cJSON_AddBoolToObject(ds, "running", sn->disc.running);
@@ -717,7 +715,7 @@ static int metrics_prometheus(struct http_req *r, const struct snapshot *sn)
 
 static int metrics_reply(struct http_req *r, bool prometheus)
 {
-	gs_daemon *d = r->ctx;
+	const struct status_deps *d = r->ctx;
 	struct snapshot *sn = xmalloc(sizeof *sn);
 	int rc;
 
@@ -743,18 +741,13 @@ static int on_metrics_prometheus(struct http_req *r)
 	return metrics_reply(r, true);
 }
 
-size_t status_routes(struct gs_daemon *d, struct http_route *out, size_t max)
+size_t status_routes(const struct status_deps *d, struct http_route *out, size_t max)
 {
+	/* ctx is the caller's deps, which outlive the port. */
 	const struct http_route routes[] = {
-		{ "GET", "/health", on_health, d },
-		{ "GET", "/metrics", on_metrics, d },
-		{ "GET", "/metrics/prometheus", on_metrics_prometheus, d },
+		{ "GET", "/health", on_health, (void *)d },
+		{ "GET", "/metrics", on_metrics, (void *)d },
+		{ "GET", "/metrics/prometheus", on_metrics_prometheus, (void *)d },
 	};
-	size_t n = http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
-
-	if (daemon_webhook(d))
-		n += webhook_routes(daemon_webhook(d), out + n, max - n);
-	if (daemon_web(d))
-		n += web_routes(daemon_web(d), out + n, max - n);
-	return n;
+	return http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
 }

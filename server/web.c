@@ -11,14 +11,13 @@
  * settings go through settings_set like POST /settings; the others are checked with
  * the same rules and messages as check-config and written to the config file (the
  * hand-written version kept as .bak, cfg_write_file), taking effect after the restart
- * button (daemon_request_restart: a clean stop and an exec of the same command line). */
+ * button (the restart callback daemon.c hands over: a clean stop and an exec of the same command line). */
 #include "web.h"
 
 #include "api.h"
 #include "catalog.h"
 #include "cfg.h"
 #include "config.h"
-#include "daemon.h"
 #include "http_files.h"
 #include "library.h"
 #include "log.h"
@@ -71,7 +70,7 @@ struct mount {
 };
 
 struct gs_web {
-	gs_daemon *d;
+	struct web_deps d;               /* copied at creation */
 	pthread_t thread;
 	bool started, stop;
 	pthread_mutex_t lock;           /* guards everything below */
@@ -198,7 +197,7 @@ static size_t body_keep(char *p, size_t size, size_t n, void *arg)
  * MediaContainer's attribute. */
 static void check_plex(gs_web *w)
 {
-	const struct gs_config *c = daemon_config(w->d);
+	const struct gs_config *c = w->d.cfg;
 	char state[160], url[1024], hdr[600];
 	long code = 0;
 
@@ -252,7 +251,7 @@ static void check_plex(gs_web *w)
 
 static void sample(gs_web *w)
 {
-	gs_torrents *t = daemon_torrents(w->d);
+	gs_torrents *t = w->d.torrents;
 	struct tick k = { .w = w, .t = t };
 	bt_engine_counters ec = { 0 };
 
@@ -306,11 +305,11 @@ static void *sampler(void *arg)
 	return NULL;
 }
 
-int web_create(gs_daemon *d, gs_web **out)
+int web_create(const struct web_deps *d, gs_web **out)
 {
 	gs_web *w = xcalloc(1, sizeof *w);
 
-	w->d = d;
+	w->d = *d;
 	/* Here, on the main thread, before the sampler's first libcurl call. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_mutex_init(&w->lock, NULL);
@@ -389,7 +388,7 @@ static int on_root(struct http_req *r)
 
 static int on_session(struct http_req *r)
 {
-	const struct gs_config *c = daemon_config(((gs_web *)r->ctx)->d);
+	const struct gs_config *c = ((gs_web *)r->ctx)->d.cfg;
 	cJSON *o = cJSON_CreateObject();
 
 	/* Whether the page must ask for the token: never the token itself. */
@@ -438,7 +437,7 @@ static const char *type_name(enum cfg_type t)
  * (*err says why). */
 static struct gs_config *file_config(gs_web *w, char *err, size_t errlen)
 {
-	const char *path = daemon_config_path(w->d);
+	const char *path = w->d.config_path;
 	struct gs_config *c = xcalloc(1, sizeof *c);
 
 	cfg_defaults(c);
@@ -453,7 +452,7 @@ static struct gs_config *file_config(gs_web *w, char *err, size_t errlen)
 static int on_config_get(struct http_req *r)
 {
 	gs_web *w = r->ctx;
-	const struct gs_config *run = daemon_config(w->d);
+	const struct gs_config *run = w->d.cfg;
 	size_t n;
 	const struct cfg_field *f = cfg_fields(&n);
 	char err[512] = "";
@@ -463,8 +462,8 @@ static int on_config_get(struct http_req *r)
 	struct gs_config def;
 
 	cfg_defaults(&def);
-	if (daemon_config_path(w->d))
-		cJSON_AddStringToObject(o, "config_file", daemon_config_path(w->d));
+	if (w->d.config_path)
+		cJSON_AddStringToObject(o, "config_file", w->d.config_path);
 	else
 		cJSON_AddNullToObject(o, "config_file");
 	if (!file)
@@ -545,7 +544,7 @@ static const char *blame(const cJSON *set, const char *msg)
 static int on_config_post(struct http_req *r)
 {
 	gs_web *w = r->ctx;
-	const char *path = daemon_config_path(w->d);
+	const char *path = w->d.config_path;
 	cJSON *body = NULL, *errors = cJSON_CreateObject(), *live = cJSON_CreateObject();
 	cJSON *restart = cJSON_CreateObject(), *reply = NULL;
 	struct gs_config *scratch = NULL;
@@ -608,7 +607,7 @@ static int on_config_post(struct http_req *r)
 	cJSON *at_start = NULL;
 	if (live->child) {
 		struct settings_result res;
-		rc = settings_set(daemon_settings(w->d), daemon_torrents(w->d), live, &res, err,
+		rc = settings_set(w->d.settings, w->d.torrents, live, &res, err,
 				  sizeof err);
 		at_start = res.at_start;
 		res.at_start = NULL;
@@ -660,7 +659,9 @@ static void *restart_later(void *arg)
 {
 	/* Long enough for the 202 to leave before the metrics port stops. */
 	nanosleep(&(struct timespec){ .tv_nsec = 300 * 1000 * 1000 }, NULL);
-	daemon_request_restart(arg);
+	gs_web *w = arg;
+
+	w->d.restart(w->d.restart_arg);
 	return NULL;
 }
 
@@ -674,7 +675,7 @@ static int on_restart(struct http_req *r)
 		return 0;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	int rc = pthread_create(&th, &at, restart_later, w->d);
+	int rc = pthread_create(&th, &at, restart_later, w);
 	pthread_attr_destroy(&at);
 	if (rc)
 		return -rc;
@@ -714,9 +715,9 @@ static void add_badges(cJSON *arr, const char *name, bool priority)
 
 static void add_streams(gs_web *w, cJSON *o)
 {
-	gs_streams *s = daemon_streams(w->d);
-	gs_library *lib = daemon_library(w->d);
-	gs_torrents *t = daemon_torrents(w->d);
+	gs_streams *s = w->d.streams;
+	gs_library *lib = w->d.library;
+	gs_torrents *t = w->d.torrents;
 	cJSON *arr = cJSON_AddArrayToObject(o, "streams");
 	struct streams_file_info *fi;
 	lib_entry e;
@@ -791,7 +792,6 @@ static void add_streams(gs_web *w, cJSON *o)
 
 static void add_system(gs_web *w, cJSON *o)
 {
-	const struct gs_config *c = daemon_config(w->d);
 	cJSON *sys = cJSON_AddObjectToObject(o, "system");
 	cJSON *me = cJSON_AddObjectToObject(o, "process");
 	char buf[4096];
@@ -811,7 +811,7 @@ static void add_system(gs_web *w, cJSON *o)
 		if (p)
 			rss = strtoull(p + 6, NULL, 10);
 	}
-	char *state = daemon_state_dir(c);
+	char *state = xstrdup(w->d.state_dir);
 	pthread_mutex_lock(&w->lock);
 	cJSON_AddNumberToObject(sys, "cpu_percent", w->cpu_machine);
 	cJSON_AddNumberToObject(me, "cpu_percent", w->cpu_self);
@@ -831,15 +831,15 @@ static void add_system(gs_web *w, cJSON *o)
 static int on_status(struct http_req *r)
 {
 	gs_web *w = r->ctx;
-	gs_daemon *d = w->d;
-	const struct gs_config *c = daemon_config(d);
-	gs_torrents *t = daemon_torrents(d);
+	const struct web_deps *d = &w->d;
+	const struct gs_config *c = d->cfg;
+	gs_torrents *t = d->torrents;
 	cJSON *o = cJSON_CreateObject(), *x;
 	struct http_files_stats hf;
 	char buf[256];
 
 	cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);
-	cJSON_AddNumberToObject(o, "uptime", (double)(time(NULL) - daemon_started(d)));
+	cJSON_AddNumberToObject(o, "uptime", (double)(time(NULL) - d->started));
 	cJSON_AddNumberToObject(o, "now", (double)time(NULL));
 	x = cJSON_AddObjectToObject(o, "engine");
 	cJSON_AddBoolToObject(x, "up", t != NULL);
@@ -859,19 +859,19 @@ static int on_status(struct http_req *r)
 	}
 	http_files_stats_get(&hf);
 	x = cJSON_AddObjectToObject(o, "http");
-	cJSON_AddBoolToObject(x, "up", daemon_port(d, "stream") != 0);
-	cJSON_AddNumberToObject(x, "port", daemon_port(d, "stream"));
+	cJSON_AddBoolToObject(x, "up", http_ports_get(d->ports, "stream") != 0);
+	cJSON_AddNumberToObject(x, "port", http_ports_get(d->ports, "stream"));
 	cJSON_AddStringToObject(x, "address", c->listen_address);
 	cJSON_AddNumberToObject(x, "requests", (double)hf.requests);
 	cJSON_AddNumberToObject(x, "open_bodies", (double)hf.open_bodies);
 	cJSON_AddNumberToObject(x, "body_bytes", (double)hf.body_bytes);
-	cJSON_AddBoolToObject(x, "webdav", daemon_port(d, "stream") != 0);
+	cJSON_AddBoolToObject(x, "webdav", http_ports_get(d->ports, "stream") != 0);
 	cJSON_AddBoolToObject(x, "auth", c->http_auth[0] != NULL);
 	x = cJSON_AddObjectToObject(o, "fuse");
 	cJSON_AddStringToObject(x, "path", c->fuse_mount_path);
-	cJSON_AddBoolToObject(x, "mounted", daemon_fuse_mounted(d));
-	if (daemon_library(d))
-		cJSON_AddNumberToObject(x, "files", (double)library_file_count(daemon_library(d)));
+	cJSON_AddBoolToObject(x, "mounted", (http_ports_get(d->ports, "fuse") != 0));
+	if (d->library)
+		cJSON_AddNumberToObject(x, "files", (double)library_file_count(d->library));
 	/* The VPN card reads the interface the kernel knows; NAT-PMP has no client here. */
 	x = cJSON_AddObjectToObject(o, "vpn");
 	cJSON_AddStringToObject(x, "interface", c->natpmp.vpn_interface);
@@ -930,8 +930,8 @@ struct lib_ctx {
 static int lib_one(void *arg, const cat_record *rec)
 {
 	struct lib_ctx *l = arg;
-	gs_library *lib = daemon_library(l->w->d);
-	cJSON *o = api_torrent_status(daemon_torrents(l->w->d), rec);
+	gs_library *lib = l->w->d.library;
+	cJSON *o = api_torrent_status(l->w->d.torrents, rec);
 	cJSON *files = cJSON_AddArrayToObject(o, "library_files");
 	lib_entry e;
 
@@ -947,15 +947,16 @@ static int on_library(struct http_req *r)
 	gs_web *w = r->ctx;
 	struct lib_ctx l = { w, cJSON_CreateArray() };
 
-	if (!daemon_torrents(w->d))
+	if (!w->d.torrents)
 		return http_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "torrent engine not running");
-	catalog_foreach(torrents_catalog(daemon_torrents(w->d)), lib_one, &l);
+	catalog_foreach(torrents_catalog(w->d.torrents), lib_one, &l);
 	int rc = http_reply_json(r, MHD_HTTP_OK, l.arr);
 	cJSON_Delete(l.arr);
 	return rc;
 }
 
-size_t web_routes(gs_web *w, struct http_route *out, size_t max)
+size_t web_routes(gs_web *w, const struct http_route *api, size_t na, struct http_route *out,
+		  size_t max)
 {
 	const struct http_route routes[] = {
 		{ "GET", "/", on_root, w },
@@ -971,8 +972,6 @@ size_t web_routes(gs_web *w, struct http_route *out, size_t max)
 		{ "GET", "/web/library", on_library, w },
 	};
 	size_t n = http_routes_copy(routes, sizeof routes / sizeof routes[0], out, max);
-	struct http_route api[32];
-	size_t na = api_routes(w->d, api, 32);
 
 	/* The library's add, remove and upload, and the sync controls when this build has
 	 * discovery, are the API's own handlers, mounted here (same origin as the page)

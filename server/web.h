@@ -10,8 +10,13 @@
 #include "http_server.h"
 
 #include <stddef.h>
+#include <time.h>
 
-struct gs_daemon;
+struct gs_config;
+struct gs_torrents;
+struct gs_library;
+struct gs_streams;
+struct gs_settings;
 typedef struct gs_web gs_web;
 
 /* One file of web/, embedded at build time (web/assets.c, made by web/embed.sh). */
@@ -28,16 +33,34 @@ extern const size_t web_assets_count;
  * data (their data comes from /web/... with the token in a header). NULL-terminated. */
 extern const char *const web_open_paths[];
 
-/* The panel's state, for web_routes before the metrics port starts; d must outlive
- * the handle. Returns 0. */
-int web_create(struct gs_daemon *d, gs_web **out);
+/* What the panel reads and drives. Each handle must outlive the panel. */
+struct web_deps {
+	const struct gs_config *cfg;    /* the running config */
+	const char *config_path;        /* the file it came from, or NULL (defaults) */
+	const char *state_dir;
+	time_t started;
+	struct gs_torrents *torrents;
+	struct gs_library *library;
+	struct gs_streams *streams;
+	struct gs_settings *settings;
+	const struct http_ports *ports;
+	/* The restart button: stops the process cleanly and execs it again; returns at once. */
+	void (*restart)(void *arg);
+	void *restart_arg;
+};
+
+/* The panel's state, for web_routes before the metrics port starts; d is copied.
+ * Returns 0. */
+int web_create(const struct web_deps *d, gs_web **out);
 /* Starts the sampler once the engine and the stream layer are up (it reads them).
  * Returns 0 or -errno. */
 int web_start(gs_web *w);
 /* Stops the sampler; call after the metrics port stopped. */
 void web_destroy(gs_web *w);
 
-/* Routes for the metrics port (ctx: w). Returns how many were written. */
-size_t web_routes(gs_web *w, struct http_route *out, size_t max);
+/* Routes for the metrics port (ctx: w), plus those of the API's routes (api, na of
+ * them) the page uses, mounted behind the page header. Returns how many were written. */
+size_t web_routes(gs_web *w, const struct http_route *api, size_t na, struct http_route *out,
+		  size_t max);
 
 #endif

@@ -21,7 +21,6 @@
 #include "auth.h"
 
 #include "catalog.h"
-#include "daemon.h"
 #include "library.h"
 #include "log.h"
 #include "mem.h"
@@ -109,7 +108,7 @@ struct wh_event {
 };
 
 struct gs_webhook {
-	struct gs_daemon *d;
+	struct webhook_deps d;           /* copied at creation */
 	regex_t imdb_re;
 	pthread_mutex_t lock;
 	struct webhook_stats st;
@@ -119,7 +118,7 @@ struct gs_webhook {
 	unsigned next_event, nevents;
 };
 
-int webhook_create(struct gs_daemon *d, gs_webhook **out)
+int webhook_create(const struct webhook_deps *d, gs_webhook **out)
 {
 	gs_webhook *w = xcalloc(1, sizeof *w);
 
@@ -131,7 +130,7 @@ int webhook_create(struct gs_daemon *d, gs_webhook **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&w->lock, NULL);
-	w->d = d;
+	w->d = *d;
 	*out = w;
 	return 0;
 }
@@ -747,8 +746,8 @@ static bool match_path(gs_library *lib, const char *file, struct wh_target *t)
  * of a movie's hash, our first 8 of a TV episode's), its basename, then title + year. */
 static bool resolve(gs_webhook *w, const struct wh_item *it, struct wh_target *out)
 {
-	gs_torrents *tor = daemon_torrents(w->d);
-	gs_library *lib = daemon_library(w->d);
+	gs_torrents *tor = w->d.torrents;
+	gs_library *lib = w->d.library;
 	gs_catalog *cat = torrents_catalog(tor);
 	struct wh_walk k = { .lib = lib, .it = it };
 
@@ -827,7 +826,7 @@ static unsigned sessions_on(gs_webhook *w, const char *hash, uint32_t idx)
 /* Priority off and fast-drop for a file no session plays any more. Returns the action. */
 static const char *release_file(gs_webhook *w, const char *hash, uint32_t idx)
 {
-	gs_streams *s = daemon_streams(w->d);
+	gs_streams *s = w->d.streams;
 	bt_torrent *bt;
 
 	if (sessions_on(w, hash, idx) > 0)
@@ -836,7 +835,7 @@ static const char *release_file(gs_webhook *w, const char *hash, uint32_t idx)
 	w->st.priority_off++;
 	/* The engine shortens the torrent's next sleep (or its pending one) to
 	 * FastDropSeconds; an asleep or never-woken torrent has nothing to drop. */
-	bt = torrents_peek(daemon_torrents(w->d), hash);
+	bt = torrents_peek(w->d.torrents, hash);
 	if (!bt)
 		return "priority_off";
 	bt_torrent_fast_drop(bt);
@@ -933,7 +932,7 @@ static void target_to_event(const struct wh_target *t, struct wh_event *ev)
 
 static void act_play(gs_webhook *w, const struct wh_item *it, struct wh_event *ev, time_t now)
 {
-	gs_streams *s = daemon_streams(w->d);
+	gs_streams *s = w->d.streams;
 	struct wh_target t;
 	int rc;
 
@@ -1004,7 +1003,7 @@ static void act_stop(gs_webhook *w, const struct wh_item *it, struct wh_event *e
 static int apply(gs_webhook *w, const struct wh_item *it, struct wh_event *ev)
 {
 	time_t now = time(NULL);
-	bool ready = daemon_torrents(w->d) && daemon_library(w->d) && daemon_streams(w->d);
+	bool ready = w->d.torrents && w->d.library && w->d.streams;
 	struct wh_session *v;
 
 	if (ready)
@@ -1103,7 +1102,7 @@ static void record(gs_webhook *w, const struct wh_item *it, struct wh_event *ev)
 static int on_webhook(struct http_req *r)
 {
 	gs_webhook *w = r->ctx;
-	const char *want = daemon_config(w->d)->webhook_token;
+	const char *want = w->d.cfg->webhook_token;
 	const char *payload = NULL;
 	bool owned = false;
 	char err[200];

@@ -10,16 +10,28 @@
 
 #include <stdint.h>
 
-struct gs_daemon;
+struct gs_config;
+struct gs_torrents;
+struct gs_library;
+struct gs_streams;
 struct cJSON;
 typedef struct gs_webhook gs_webhook;
 
 /* Plex posts a JPEG thumbnail with most events: the body cap leaves room for it. */
 #define WEBHOOK_MAX_BODY (10u << 20)
 
-/* d gives the config (webhook_token) and, once they run, the catalog, library and
- * stream layer; it must outlive w. *out is freed with webhook_destroy. 0 or -errno. */
-int webhook_create(struct gs_daemon *d, gs_webhook **out);
+/* What the webhook acts on: the config (webhook_token), the engine + catalog, the library
+ * and the stream layer. Each must outlive the webhook; a NULL engine, library or stream
+ * layer makes events answer 503. */
+struct webhook_deps {
+	const struct gs_config *cfg;
+	struct gs_torrents *torrents;
+	struct gs_library *library;
+	struct gs_streams *streams;
+};
+
+/* d is copied. *out is freed with webhook_destroy. 0 or -errno. */
+int webhook_create(const struct webhook_deps *d, gs_webhook **out);
 /* The metrics port must be stopped first. Priority stays as it is (the stream layer
  * goes down right after). NULL is fine. */
 void webhook_destroy(gs_webhook *w);

@@ -5,15 +5,21 @@
  * against a real catalog + library (IMDB, path, both hash-suffix forms, basename, title +
  * year, episodes) and the session rules of apply() (two players, keyless stops, a player
  * moving on to the next episode). The stream layer and the engine are stubs that record
- * their calls. Includes webhook.c to reach its statics. */
+ * their calls; the webhook gets its handles through struct webhook_deps. Includes
+ * webhook.c to reach its statics. */
 #include "../../server/webhook.c"
 
 #include "testlib.h"
 
 #include <unistd.h>
 
-/* ---- stubs for the daemon, the engine registry and the stream layer ---- */
+/* ---- stubs for the engine registry and the stream layer ---- */
 
+/* The webhook only passes these handles on to the stubs below: any object will do. */
+struct gs_torrents { int unused; };
+struct gs_streams { int unused; };
+static gs_torrents t_tor;
+static gs_streams t_streams;
 static gs_catalog *t_cat;
 static gs_library *t_lib;
 static struct gs_config t_cfg;
@@ -22,10 +28,6 @@ static bool t_prio_on;
 static uint64_t t_prefetch_off;
 static char t_last_hash[41];
 
-const struct gs_config *daemon_config(const gs_daemon *d) { (void)d; return &t_cfg; }
-struct gs_torrents *daemon_torrents(const gs_daemon *d) { (void)d; return (gs_torrents *)&t_cat; }
-struct gs_library *daemon_library(const gs_daemon *d) { (void)d; return t_lib; }
-struct gs_streams *daemon_streams(const gs_daemon *d) { (void)d; return (gs_streams *)&t_lib; }
 gs_catalog *torrents_catalog(gs_torrents *t) { (void)t; return t_cat; }
 bt_torrent *torrents_peek(gs_torrents *t, const char *hash)
 {
@@ -115,9 +117,11 @@ static void test_patch(void)
 
 static gs_webhook *wh(void)
 {
+	/* Made after the catalog and library in main, as daemon.c does. */
+	struct webhook_deps d = { &t_cfg, &t_tor, t_lib, &t_streams };
 	gs_webhook *w;
 
-	CHECK_EQ_INT(webhook_create(NULL, &w), 0);
+	CHECK_EQ_INT(webhook_create(&d, &w), 0);
 	return w;
 }
 
