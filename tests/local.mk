@@ -177,3 +177,7 @@ GS_NET_TESTS = tests/integration/blocklist_filter.sh tests/integration/blocklist
 	tests/integration/natpmp_gateway.sh
 TESTS += tests/unit/blocklist_test $(GS_NET_TESTS)
 EXTRA_DIST += $(GS_NET_TESTS) tests/lib/natpmp_gateway.py tests/lib/blocklist_server.py
+
+# The module include graph has no cycle (issue 14).
+TESTS += tests/unit/include_graph.sh
+EXTRA_DIST += tests/unit/include_graph.sh tests/unit/include_graph.py
