@@ -138,6 +138,12 @@ struct snapshot {
 	size_t nprio;
 	struct blocklist_stats bl;
 	struct natpmp_stats np;
+	/* values worked out from the above, so the metrics table can point at them */
+	uint64_t read_ahead_budget, blocklist_ranges, cache_size_mb;
+	long long master_concurrency_limit;
+	int torrents_asleep;
+	bool natpmp_mapped, responsive_mode;
+	const char *shield_state;
 };
 
 static int collect_torrent(void *arg, const cat_record *rec)
@@ -167,6 +173,8 @@ static int collect_torrent(void *arg, const cat_record *rec)
 	row->st = st;
 	return 0;
 }
+
+static const char *shield_state(const struct snapshot *sn);
 
 /* Fills sn; free with snapshot_free. */
 static void snapshot_take(const struct status_deps *d, struct snapshot *sn)
@@ -201,6 +209,14 @@ static void snapshot_take(const struct status_deps *d, struct snapshot *sn)
 		webhook_stats_get(d->webhook, &sn->wh);
 	}
 	disc_stats_get(d->disc, &sn->disc);
+	sn->read_ahead_budget = (uint64_t)sn->cfg->read_ahead_budget_mb << 20;
+	sn->master_concurrency_limit = sn->cfg->master_concurrency_limit;
+	sn->natpmp_mapped = strcmp(sn->np.state, "mapped") == 0;
+	sn->blocklist_ranges = sn->bl.ranges4 + sn->bl.ranges6;
+	sn->cache_size_mb = sn->ec.store_cap >> 20;
+	sn->torrents_asleep = sn->ec.torrents_known - sn->ec.torrents_active;
+	sn->responsive_mode = sn->cfg->engine.ResponsiveMode;
+	sn->shield_state = shield_state(sn);
 }
 
 static void snapshot_free(struct snapshot *sn)
@@ -217,6 +233,329 @@ static const char *shield_state(const struct snapshot *sn)
 	return sn->strict_torrents ? "strict" : "responsive";
 }
 
+/* ---- the metrics table: one row per value, driving JSON and Prometheus ---- */
+
+/* Which component a row needs: its rows are left out while that one is not running. */
+enum metric_part { MP_ALL, MP_STREAMS, MP_ENGINE, MP_WEBHOOK };
+
+/* How the value is stored in the snapshot, found from the field's own type. */
+enum metric_kind { MK_BOOL, MK_INT, MK_UINT, MK_LONG, MK_ULONG, MK_LLONG, MK_ULLONG, MK_DOUBLE,
+		   MK_STR, MK_CSTR };
+#define MKIND(x) _Generic((x), _Bool: MK_BOOL, int: MK_INT, unsigned: MK_UINT, long: MK_LONG, \
+			  unsigned long: MK_ULONG, long long: MK_LLONG,                        \
+			  unsigned long long: MK_ULLONG, double: MK_DOUBLE, char *: MK_STR,     \
+			  const char *: MK_CSTR)
+#define AT(f) offsetof(struct snapshot, f), MKIND(((struct snapshot *)0)->f)
+
+struct metric {
+	enum metric_part part;
+	const char *obj;        /* JSON object the key goes in, NULL = top level */
+	const char *json;       /* JSON key, NULL = Prometheus only */
+	const char *prom;       /* family after "gostream_", NULL = JSON only */
+	const char *label;      /* label pair of this sample (label="value"), or NULL */
+	const char *type;       /* "gauge" or "counter" */
+	const char *help;       /* once per family: on the family's first row */
+	size_t off;
+	enum metric_kind kind;
+};
+
+/* Order is the output order; rows of one Prometheus family are consecutive. Names are
+ * an interface (dashboards, alerts, tests): add rows, do not rename. */
+static const struct metric metrics[] = {
+	{ MP_ALL, NULL, "uptime", "uptime_seconds", NULL, "gauge", "Seconds since start.",
+	  AT(uptime) },
+	{ MP_ALL, NULL, "read_ahead_budget", "read_ahead_budget_bytes", NULL, "gauge",
+	  "RAM read-ahead cache budget.", AT(read_ahead_budget) },
+	{ MP_ALL, NULL, "master_concurrency_limit", "master_concurrency_limit", NULL, "gauge",
+	  "Most torrents woken at once.", AT(master_concurrency_limit) },
+	/* NAT-PMP: the external TCP port the gateway maps to natpmp.local_port, 0 = none */
+	{ MP_ALL, NULL, "natpmp_port", "natpmp_port", NULL, "gauge",
+	  "External TCP port mapped by NAT-PMP (0 = none).", AT(np.external_port) },
+	{ MP_ALL, NULL, "natpmp_port_udp", NULL, NULL, NULL, NULL, AT(np.external_port_udp) },
+	{ MP_ALL, NULL, "natpmp_state", NULL, NULL, NULL, NULL, AT(np.state) },
+	{ MP_ALL, NULL, NULL, "natpmp_mapped", NULL, "gauge",
+	  "1 while the NAT-PMP mappings are in place.", AT(natpmp_mapped) },
+	{ MP_ALL, NULL, "natpmp_last_error", NULL, NULL, NULL, NULL, AT(np.last_error) },
+	{ MP_ALL, NULL, "natpmp_last_refresh", "natpmp_last_refresh_seconds", NULL, "gauge",
+	  "Unix time the NAT-PMP mappings were last granted (0 = never).", AT(np.last_refresh) },
+	{ MP_ALL, NULL, "natpmp_refreshes", NULL, NULL, NULL, NULL, AT(np.refreshes) },
+	{ MP_ALL, NULL, "natpmp_errors", "natpmp_errors_total", NULL, "counter",
+	  "NAT-PMP mapping attempts that failed.", AT(np.errors) },
+	{ MP_ALL, NULL, "natpmp_port_changes", NULL, NULL, NULL, NULL, AT(np.port_changes) },
+	{ MP_ALL, NULL, "natpmp_epoch_resets", NULL, NULL, NULL, NULL, AT(np.epoch_resets) },
+	/* blocklist: ranges in the engine's peer filter now, refreshes, refusals */
+	{ MP_ALL, NULL, "blocklist_enabled", NULL, NULL, NULL, NULL, AT(bl.enabled) },
+	{ MP_ALL, NULL, "blocklist_ranges", "blocklist_ranges", NULL, "gauge",
+	  "IP ranges in the peer blocklist filter.", AT(blocklist_ranges) },
+	{ MP_ALL, NULL, "blocklist_ranges_ipv6", NULL, NULL, NULL, NULL, AT(bl.ranges6) },
+	{ MP_ALL, NULL, "blocklist_source", NULL, NULL, NULL, NULL, AT(bl.source) },
+	{ MP_ALL, NULL, "blocklist_last_refresh", "blocklist_last_refresh_seconds", NULL, "gauge",
+	  "Unix time the blocklist was last downloaded or found unchanged (0 = never).",
+	  AT(bl.last_refresh) },
+	{ MP_ALL, NULL, "blocklist_last_attempt", NULL, NULL, NULL, NULL, AT(bl.last_attempt) },
+	{ MP_ALL, NULL, "blocklist_last_error", NULL, NULL, NULL, NULL, AT(bl.last_error) },
+	{ MP_ALL, NULL, "blocklist_downloads", NULL, NULL, NULL, NULL, AT(bl.downloads) },
+	{ MP_ALL, NULL, "blocklist_not_modified", NULL, NULL, NULL, NULL, AT(bl.not_modified) },
+	{ MP_ALL, NULL, "blocklist_failures", "blocklist_failures_total", NULL, "counter",
+	  "Blocklist refreshes that failed.", AT(bl.failures) },
+	{ MP_ALL, NULL, "blocklist_malformed_lines", NULL, NULL, NULL, NULL,
+	  AT(bl.malformed_lines) },
+	{ MP_ALL, NULL, "blocklist_load_seconds", NULL, NULL, NULL, NULL, AT(bl.load_seconds) },
+	{ MP_ALL, NULL, "blocklist_load_cpu_seconds", NULL, NULL, NULL, NULL,
+	  AT(bl.load_cpu_seconds) },
+	{ MP_ALL, NULL, "blocklist_refused_connections", "blocklist_refused_connections_total",
+	  NULL, "counter", "Peer connections refused by the blocklist filter.", AT(bl.refused) },
+
+	/* the stream layer */
+	{ MP_STREAMS, NULL, "read_ahead_active_bytes", "read_ahead_active_bytes", NULL, "gauge",
+	  "Bytes held by the RAM read-ahead cache.", AT(ss.ram_bytes) },
+	{ MP_STREAMS, NULL, "read_ahead_total_bytes", NULL, NULL, NULL, NULL, AT(ss.ram_bytes) },
+	{ MP_STREAMS, NULL, "read_ahead_entries", "read_ahead_entries", NULL, "gauge",
+	  "Chunks held by the RAM read-ahead cache.", AT(ss.ram_entries) },
+	{ MP_STREAMS, NULL, "warmup_hit_bytes", "served_bytes_total", "layer=\"warmup\"", "counter",
+	  "Bytes served to readers, by the layer that had them.", AT(ss.warmup_hit_bytes) },
+	{ MP_STREAMS, NULL, "ram_hit_bytes", "served_bytes_total", "layer=\"ram\"", "counter", NULL,
+	  AT(ss.ram_hit_bytes) },
+	{ MP_STREAMS, NULL, "engine_bytes", "served_bytes_total", "layer=\"engine\"", "counter",
+	  NULL, AT(ss.engine_bytes) },
+	{ MP_STREAMS, NULL, "pump_bytes", "pump_bytes_total", NULL, "counter",
+	  "Bytes fetched by read-ahead pumps ahead of players.", AT(ss.pump_bytes) },
+	{ MP_STREAMS, NULL, "stream_reads", "stream_reads_total", NULL, "counter",
+	  "Reads made by front ends.", AT(ss.reads) },
+	{ MP_STREAMS, NULL, "stream_probes", "stream_probes_total", NULL, "counter",
+	  "Reads classified as probes (scans, header and Cues reads).", AT(ss.probes) },
+	{ MP_STREAMS, NULL, "stream_seeks", "stream_seeks_total", NULL, "counter",
+	  "Seeks that moved a pump.", AT(ss.seeks) },
+	{ MP_STREAMS, NULL, "stream_wakes", "stream_wakes_total", NULL, "counter",
+	  "Torrents woken by the stream layer.", AT(ss.wakes) },
+	{ MP_STREAMS, NULL, "open_handles", "open_handles", NULL, "gauge", "Open stream handles.",
+	  AT(ss.open_handles) },
+	{ MP_STREAMS, NULL, "open_files", "open_files", NULL, "gauge",
+	  "Files with at least one open handle.", AT(ss.open_files) },
+	{ MP_STREAMS, NULL, "pumps_running", "pumps_running", NULL, "gauge",
+	  "Read-ahead pumps running.", AT(ss.pumps_running) },
+	{ MP_STREAMS, NULL, "warmup_bytes", "warmup_bytes", NULL, "gauge",
+	  "SSD warmup cache bytes used.", AT(ss.warmup_bytes) },
+	{ MP_STREAMS, NULL, "warmup_quota", "warmup_quota_bytes", NULL, "gauge",
+	  "SSD warmup cache quota.", AT(ss.warmup_quota) },
+	{ MP_STREAMS, NULL, "warmup_files", "warmup_files", NULL, "gauge",
+	  "Files in the SSD warmup cache.", AT(ss.warmup_files) },
+	{ MP_STREAMS, NULL, "warmup_corrupt_chunks", "warmup_corrupt_chunks_total", NULL, "counter",
+	  "Warmup chunks that failed their CRC (never served).", AT(ss.warmup_corrupt) },
+	{ MP_STREAMS, NULL, "warmup_evictions", "warmup_evictions_total", NULL, "counter",
+	  "Warmup files evicted for the quota.", AT(ss.warmup_evictions) },
+	{ MP_STREAMS, NULL, "warmup_dropped_submits", "warmup_dropped_submits_total", NULL,
+	  "counter", "Warmup writes refused by a full write queue.",
+	  AT(ss.warmup_dropped_submits) },
+	{ MP_STREAMS, NULL, "warmup_requeued", "warmup_requeued_total", NULL, "counter",
+	  "Refused warmup writes handed to the fillers to submit again.", AT(ss.warmup_requeued) },
+	{ MP_STREAMS, NULL, "warmup_queue_bytes", NULL, NULL, NULL, NULL,
+	  AT(ss.warmup_queue_bytes) },
+	{ MP_STREAMS, NULL, "warmup_write_errors", NULL, NULL, NULL, NULL,
+	  AT(ss.warmup_write_errors) },
+	{ MP_STREAMS, NULL, "warmup_fill_chunks", NULL, NULL, NULL, NULL, AT(ss.fill_chunks) },
+	{ MP_STREAMS, NULL, "warmup_fill_bytes", "warmup_fill_bytes_total", NULL, "counter",
+	  "Bytes submitted to the warmup cache by the fillers.", AT(ss.fill_bytes) },
+	{ MP_STREAMS, NULL, "warmup_fill_skipped", "warmup_fill_skipped_total", NULL, "counter",
+	  "Warmup chunks the fillers could not get (asleep and not in RAM, or an error).",
+	  AT(ss.fill_skipped) },
+	{ MP_STREAMS, NULL, "warmup_fill_abandoned", NULL, NULL, NULL, NULL,
+	  AT(ss.fill_abandoned) },
+	{ MP_STREAMS, NULL, "warmup_fill_pending_files", NULL, NULL, NULL, NULL,
+	  AT(ss.fill_pending_files) },
+	{ MP_STREAMS, NULL, "wake_slots", NULL, NULL, NULL, NULL, AT(ss.wake_slots) },
+	{ MP_STREAMS, NULL, "wake_slots_in_use", "wake_slots_in_use", NULL, "gauge",
+	  "Torrents woken by the stream layer now.", AT(ss.awake_files) },
+	{ MP_STREAMS, NULL, "wake_slots_peak", "wake_slots_peak", NULL, "gauge",
+	  "Most torrents woken by the stream layer at once since start.", AT(ss.wake_slots_peak) },
+	{ MP_STREAMS, NULL, "wake_slot_waits", "wake_slot_waits_total", NULL, "counter",
+	  "Reads that waited for a wake slot.", AT(ss.wake_slot_waits) },
+	{ MP_STREAMS, NULL, "wake_slot_timeouts", NULL, NULL, NULL, NULL,
+	  AT(ss.wake_slot_timeouts) },
+	{ MP_STREAMS, NULL, NULL, "priority_files", NULL, "gauge",
+	  "Files in priority mode (Plex/Jellyfin playing).", AT(nprio) },
+
+	/* the engine */
+	{ MP_ENGINE, NULL, "cache_size_mb", NULL, NULL, NULL, NULL, AT(cache_size_mb) },
+	{ MP_ENGINE, NULL, "cache_bytes", "cache_bytes", NULL, "gauge",
+	  "Payload bytes in the engine's RAM piece store.", AT(ec.store_bytes) },
+	{ MP_ENGINE, NULL, NULL, "cache_capacity_bytes", NULL, "gauge",
+	  "Engine RAM piece store cap (CacheSize).", AT(ec.store_cap) },
+	{ MP_ENGINE, NULL, "cache_peak_bytes", "cache_peak_bytes", NULL, "gauge",
+	  "Highest piece store use seen.", AT(ec.store_peak) },
+	{ MP_ENGINE, NULL, "cache_entries", "cache_entries", NULL, "gauge",
+	  "Verified pieces held by awake torrents.", AT(pieces_stored) },
+	{ MP_ENGINE, NULL, "torrents_known", NULL, NULL, NULL, NULL, AT(ec.torrents_known) },
+	{ MP_ENGINE, NULL, "torrents_awake", "torrents", "state=\"awake\"", "gauge",
+	  "Torrents known to the engine, by state.", AT(ec.torrents_active) },
+	{ MP_ENGINE, NULL, "torrents_asleep", "torrents", "state=\"asleep\"", "gauge", NULL,
+	  AT(torrents_asleep) },
+	{ MP_ENGINE, NULL, "torrents_catalogued", "torrents_catalogued", NULL, "gauge",
+	  "Records in the catalog.", AT(catalogued) },
+	{ MP_ENGINE, NULL, "peers", "peers", NULL, "gauge", "Peers connected to awake torrents.",
+	  AT(peers) },
+	{ MP_ENGINE, NULL, "download_rate", "download_rate_bytes_per_second", NULL, "gauge",
+	  "Payload download rate of awake torrents.", AT(download_rate) },
+	{ MP_ENGINE, NULL, "upload_rate", "upload_rate_bytes_per_second", NULL, "gauge",
+	  "Payload upload rate of awake torrents.", AT(upload_rate) },
+	{ MP_ENGINE, NULL, "metadata_fetches", "metadata_fetches_total", NULL, "counter",
+	  "Adds that fetched the info dict from peers.", AT(ec.metadata_fetches) },
+	{ MP_ENGINE, NULL, "activations", "activations_total", NULL, "counter",
+	  "Torrents woken from their saved info dict.", AT(ec.activations) },
+	{ MP_ENGINE, NULL, "reloads", "reloads_total", NULL, "counter",
+	  "Torrents re-added because a reader needed an evicted piece.", AT(ec.reloads) },
+	{ MP_ENGINE, NULL, "peer_kicks", "peer_kicks_total", NULL, "counter",
+	  "Torrents re-added with their known peers because a reader waited with no peer or no block.",
+	  AT(ec.peer_kicks) },
+	{ MP_ENGINE, NULL, "sleeps", "sleeps_total", NULL, "counter", "Torrents put to sleep.",
+	  AT(ec.sleeps) },
+	{ MP_ENGINE, NULL, "peer_connections", "peer_connections_total", NULL, "counter",
+	  "Outgoing peer connection attempts.", AT(ec.peer_connections) },
+	{ MP_ENGINE, NULL, "hash_failures", "hash_failures_total", NULL, "counter",
+	  "Pieces that failed their hash check.", AT(ec.hash_failures) },
+	{ MP_ENGINE, NULL, "strict_entries", "strict_entries_total", NULL, "counter",
+	  "Times a torrent went strict after serving a bad piece.", AT(ec.strict_entries) },
+	{ MP_ENGINE, NULL, "unverified_served", "unverified_served_total", NULL, "counter",
+	  "Reads served from pieces not hash-checked yet.", AT(ec.unverified_served) },
+	{ MP_ENGINE, NULL, "evictions", "piece_evictions_total", NULL, "counter",
+	  "Pieces dropped from the RAM store.", AT(ec.evictions) },
+	{ MP_ENGINE, NULL, "refused_requests", "refused_requests_total", NULL, "counter",
+	  "Peer requests for pieces no longer held.", AT(ec.refused_requests) },
+	{ MP_ENGINE, NULL, NULL, "engine_read_bytes_total", NULL, "counter",
+	  "Bytes returned by engine reads.", AT(ec.bytes_read) },
+	/* the verified-only shield: a summary object in JSON */
+	{ MP_ENGINE, "shield", "state", NULL, NULL, NULL, NULL, AT(shield_state) },
+	{ MP_ENGINE, "shield", "responsive_mode", "responsive_mode", NULL, "gauge",
+	  "1 when data may be served before its hash check (ResponsiveMode).",
+	  AT(responsive_mode) },
+	{ MP_ENGINE, "shield", "strict_torrents", "strict_torrents", NULL, "gauge",
+	  "Awake torrents in strict (verified-only) mode now.", AT(strict_torrents) },
+	{ MP_ENGINE, "shield", "strict_entries", NULL, NULL, NULL, NULL, AT(ec.strict_entries) },
+	{ MP_ENGINE, "shield", "hash_failures", NULL, NULL, NULL, NULL, AT(ec.hash_failures) },
+	{ MP_ENGINE, "shield", "unverified_served", NULL, NULL, NULL, NULL,
+	  AT(ec.unverified_served) },
+
+	/* HTTP library files (stream port and the API's /stream) */
+	{ MP_ALL, "http", "requests", "http_requests_total", NULL, "counter",
+	  "GET/HEAD requests for library files.", AT(hf.requests) },
+	{ MP_ALL, "http", "responses_206", "http_responses_total", "code=\"206\"", "counter",
+	  "Library file responses with a notable status.", AT(hf.responses_206) },
+	{ MP_ALL, "http", "responses_304", "http_responses_total", "code=\"304\"", "counter", NULL,
+	  AT(hf.responses_304) },
+	{ MP_ALL, "http", "responses_416", "http_responses_total", "code=\"416\"", "counter", NULL,
+	  AT(hf.responses_416) },
+	{ MP_ALL, "http", "body_bytes", "http_body_bytes_total", NULL, "counter",
+	  "File bytes sent over HTTP.", AT(hf.body_bytes) },
+	{ MP_ALL, "http", "bodies_truncated", "http_bodies_truncated_total", NULL, "counter",
+	  "Bodies cut short by a read error after the headers.", AT(hf.bodies_truncated) },
+	{ MP_ALL, "http", "bodies_cancelled", "http_bodies_cancelled_total", NULL, "counter",
+	  "Bodies whose client hung up while a read waited.", AT(hf.bodies_cancelled) },
+	{ MP_ALL, "http", "open_bodies", "http_open_bodies", NULL, "gauge",
+	  "HTTP file responses in flight.", AT(hf.open_bodies) },
+
+	/* the webhook (its JSON, with the event log, is webhook_json's) */
+	{ MP_WEBHOOK, NULL, NULL, "webhook_requests_total", NULL, "counter",
+	  "POSTs to /plex-webhook.", AT(wh.requests) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_rejected_total", NULL, "counter",
+	  "Webhook bodies refused as malformed (400).", AT(wh.rejected) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_unauthorized_total", NULL, "counter",
+	  "Webhook requests with a missing or wrong token.", AT(wh.unauthorized) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_events_total", "event=\"play\"", "counter",
+	  "Webhook events, by kind.", AT(wh.play) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_events_total", "event=\"resume\"", "counter", NULL,
+	  AT(wh.resume) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_events_total", "event=\"stop\"", "counter", NULL,
+	  AT(wh.stop) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_events_total", "event=\"pause\"", "counter", NULL,
+	  AT(wh.pause) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_events_total", "event=\"scrobble\"", "counter", NULL,
+	  AT(wh.scrobble) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_events_total", "event=\"progress\"", "counter", NULL,
+	  AT(wh.progress) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_events_total", "event=\"other\"", "counter", NULL,
+	  AT(wh.ignored) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_unmatched_total", NULL, "counter",
+	  "Play/stop events naming no catalogued title.", AT(wh.unmatched) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_priority_on_total", NULL, "counter",
+	  "Times a webhook turned priority mode on.", AT(wh.priority_on) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_priority_off_total", NULL, "counter",
+	  "Times a webhook turned priority mode off.", AT(wh.priority_off) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_fast_drops_total", NULL, "counter",
+	  "Torrents fast-dropped after a stop.", AT(wh.fast_drops) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_prefetches_total", NULL, "counter",
+	  "Pumps started at a resume position by a webhook.", AT(wh.prefetches) },
+	{ MP_WEBHOOK, NULL, NULL, "webhook_sessions", NULL, "gauge",
+	  "Players playing now, as webhooks told.", AT(wh.sessions) },
+
+	/* discovery (zeros when it is not running) */
+	{ MP_ALL, "discovery", "runs", "sync_runs_total", NULL, "counter",
+	  "Discovery syncs run since start.", AT(disc.runs) },
+	{ MP_ALL, "discovery", "running", "sync_running", NULL, "gauge",
+	  "1 while a discovery sync runs.", AT(disc.running) },
+	{ MP_ALL, "discovery", "added", "sync_added_total", NULL, "counter",
+	  "Titles discovery added.", AT(disc.added) },
+	{ MP_ALL, "discovery", "upgraded", "sync_upgraded_total", NULL, "counter",
+	  "Titles discovery replaced by better ones.", AT(disc.upgraded) },
+	{ MP_ALL, "discovery", "errors", "sync_errors_total", NULL, "counter",
+	  "Discovery errors (services, adds).", AT(disc.errors) },
+	{ MP_ALL, "discovery", "pending", "sync_pending", NULL, "gauge",
+	  "Discovery adds waiting for metadata.", AT(disc.pending) },
+	{ MP_ALL, "discovery", "blocklisted", NULL, NULL, NULL, NULL, AT(disc.blocked) },
+	{ MP_ALL, "discovery", "requests", "sync_requests_total", NULL, "counter",
+	  "Requests to TMDB, Torrentio and Plex.", AT(disc.requests) },
+	{ MP_ALL, "discovery", "retries", "sync_retries_total", NULL, "counter",
+	  "Of those, retries after 429/5xx/timeouts.", AT(disc.retries) },
+};
+
+static bool metric_present(const struct snapshot *sn, const struct metric *m)
+{
+	switch (m->part) {
+	case MP_STREAMS:
+		return sn->have_streams;
+	case MP_ENGINE:
+		return sn->have_engine;
+	case MP_WEBHOOK:
+		return sn->have_webhook;
+	default:
+		return true;
+	}
+}
+
+static double metric_value(const struct snapshot *sn, const struct metric *m)
+{
+	const char *p = (const char *)sn + m->off;
+
+	switch (m->kind) {
+	case MK_BOOL:
+		return *(const bool *)p ? 1 : 0;
+	case MK_INT:
+		return *(const int *)p;
+	case MK_UINT:
+		return *(const unsigned *)p;
+	case MK_LONG:
+		return (double)*(const long *)p;
+	case MK_ULONG:
+		return (double)*(const unsigned long *)p;
+	case MK_LLONG:
+		return (double)*(const long long *)p;
+	case MK_ULLONG:
+		return (double)*(const unsigned long long *)p;
+	case MK_DOUBLE:
+		return *(const double *)p;
+	default:
+		return 0;
+	}
+}
+
+static const char *metric_text(const struct snapshot *sn, const struct metric *m)
+{
+	const char *p = (const char *)sn + m->off;
+
+	if (m->kind == MK_STR)
+		return p;                       /* a char array inside the snapshot */
+	return *(const char *const *)p ? *(const char *const *)p : "";
+}
+
 /* ---- JSON ---- */
 
 static void num(cJSON *o, const char *k, double v)
@@ -224,111 +563,39 @@ static void num(cJSON *o, const char *k, double v)
 	cJSON_AddNumberToObject(o, k, v);
 }
 
+/* The object a row's key goes in: o itself, or o's member obj (made on first use). */
+static cJSON *json_obj(cJSON *o, const char *obj)
+{
+	cJSON *x;
+
+	if (!obj)
+		return o;
+	x = cJSON_GetObjectItemCaseSensitive(o, obj);
+	return x ? x : cJSON_AddObjectToObject(o, obj);
+}
+
 static int metrics_json(struct http_req *r, const struct status_deps *d, const struct snapshot *sn)
 {
-	const struct gs_config *c = sn->cfg;
 	cJSON *o = cJSON_CreateObject();
 	lib_entry e;
 
 	cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);
 	cJSON_AddStringToObject(o, "config_source", sn->config_source);
-	num(o, "uptime", sn->uptime);
-	num(o, "read_ahead_budget", (double)((uint64_t)c->read_ahead_budget_mb << 20));
-	num(o, "master_concurrency_limit", (double)c->master_concurrency_limit);
-	/* NAT-PMP: the external TCP port the gateway maps to natpmp.local_port, 0 = none */
-	num(o, "natpmp_port", sn->np.external_port);
-	num(o, "natpmp_port_udp", sn->np.external_port_udp);
-	cJSON_AddStringToObject(o, "natpmp_state", sn->np.state);
-	cJSON_AddStringToObject(o, "natpmp_last_error", sn->np.last_error);
-	num(o, "natpmp_last_refresh", (double)sn->np.last_refresh);
-	num(o, "natpmp_refreshes", (double)sn->np.refreshes);
-	num(o, "natpmp_errors", (double)sn->np.errors);
-	num(o, "natpmp_port_changes", (double)sn->np.port_changes);
-	num(o, "natpmp_epoch_resets", (double)sn->np.epoch_resets);
-	/* blocklist: ranges in the engine's peer filter now, refreshes, refusals */
-	cJSON_AddBoolToObject(o, "blocklist_enabled", sn->bl.enabled);
-	num(o, "blocklist_ranges", (double)(sn->bl.ranges4 + sn->bl.ranges6));
-	num(o, "blocklist_ranges_ipv6", (double)sn->bl.ranges6);
-	cJSON_AddStringToObject(o, "blocklist_source", sn->bl.source);
-	num(o, "blocklist_last_refresh", (double)sn->bl.last_refresh);
-	num(o, "blocklist_last_attempt", (double)sn->bl.last_attempt);
-	cJSON_AddStringToObject(o, "blocklist_last_error", sn->bl.last_error);
-	num(o, "blocklist_downloads", (double)sn->bl.downloads);
-	num(o, "blocklist_not_modified", (double)sn->bl.not_modified);
-	num(o, "blocklist_failures", (double)sn->bl.failures);
-	num(o, "blocklist_malformed_lines", (double)sn->bl.malformed_lines);
-	num(o, "blocklist_load_seconds", sn->bl.load_seconds);
-	num(o, "blocklist_load_cpu_seconds", sn->bl.load_cpu_seconds);
-	num(o, "blocklist_refused_connections", (double)sn->bl.refused);
-	if (sn->have_streams) {
-		const struct streams_stats *st = &sn->ss;
-		num(o, "read_ahead_active_bytes", (double)st->ram_bytes);
-		num(o, "read_ahead_total_bytes", (double)st->ram_bytes);
-		num(o, "read_ahead_entries", (double)st->ram_entries);
-		num(o, "warmup_hit_bytes", (double)st->warmup_hit_bytes);
-		num(o, "ram_hit_bytes", (double)st->ram_hit_bytes);
-		num(o, "engine_bytes", (double)st->engine_bytes);
-		num(o, "pump_bytes", (double)st->pump_bytes);
-		num(o, "stream_reads", (double)st->reads);
-		num(o, "stream_probes", (double)st->probes);
-		num(o, "stream_seeks", (double)st->seeks);
-		num(o, "stream_wakes", (double)st->wakes);
-		num(o, "open_handles", (double)st->open_handles);
-		num(o, "open_files", (double)st->open_files);
-		num(o, "pumps_running", (double)st->pumps_running);
-		num(o, "warmup_bytes", (double)st->warmup_bytes);
-		num(o, "warmup_quota", (double)st->warmup_quota);
-		num(o, "warmup_files", (double)st->warmup_files);
-		num(o, "warmup_corrupt_chunks", (double)st->warmup_corrupt);
-		num(o, "warmup_evictions", (double)st->warmup_evictions);
-		num(o, "warmup_dropped_submits", (double)st->warmup_dropped_submits);
-		num(o, "warmup_requeued", (double)st->warmup_requeued);
-		num(o, "warmup_queue_bytes", (double)st->warmup_queue_bytes);
-		num(o, "warmup_write_errors", (double)st->warmup_write_errors);
-		num(o, "warmup_fill_chunks", (double)st->fill_chunks);
-		num(o, "warmup_fill_bytes", (double)st->fill_bytes);
-		num(o, "warmup_fill_skipped", (double)st->fill_skipped);
-		num(o, "warmup_fill_abandoned", (double)st->fill_abandoned);
-		num(o, "warmup_fill_pending_files", (double)st->fill_pending_files);
-		num(o, "wake_slots", (double)st->wake_slots);
-		num(o, "wake_slots_in_use", (double)st->awake_files);
-		num(o, "wake_slots_peak", (double)st->wake_slots_peak);
-		num(o, "wake_slot_waits", (double)st->wake_slot_waits);
-		num(o, "wake_slot_timeouts", (double)st->wake_slot_timeouts);
+	for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
+		const struct metric *m = &metrics[i];
+		cJSON *x;
+
+		if (!m->json || !metric_present(sn, m))
+			continue;
+		x = json_obj(o, m->obj);
+		if (m->kind == MK_STR || m->kind == MK_CSTR)
+			cJSON_AddStringToObject(x, m->json, metric_text(sn, m));
+		else if (m->kind == MK_BOOL)
+			cJSON_AddBoolToObject(x, m->json, metric_value(sn, m) != 0);
+		else
+			num(x, m->json, metric_value(sn, m));
 	}
 	if (sn->have_engine) {
-		const bt_engine_counters *ec = &sn->ec;
-		num(o, "cache_size_mb", (double)(ec->store_cap >> 20));
-		num(o, "cache_bytes", (double)ec->store_bytes);
-		num(o, "cache_peak_bytes", (double)ec->store_peak);
-		num(o, "cache_entries", (double)sn->pieces_stored);
-		num(o, "torrents_known", ec->torrents_known);
-		num(o, "torrents_awake", ec->torrents_active);
-		num(o, "torrents_asleep", ec->torrents_known - ec->torrents_active);
-		num(o, "torrents_catalogued", (double)sn->catalogued);
-		num(o, "peers", (double)sn->peers);
-		num(o, "download_rate", (double)sn->download_rate);
-		num(o, "upload_rate", (double)sn->upload_rate);
-		num(o, "metadata_fetches", (double)ec->metadata_fetches);
-		num(o, "activations", (double)ec->activations);
-		num(o, "reloads", (double)ec->reloads);
-		num(o, "peer_kicks", (double)ec->peer_kicks);
-		num(o, "sleeps", (double)ec->sleeps);
-		num(o, "peer_connections", (double)ec->peer_connections);
-		num(o, "hash_failures", (double)ec->hash_failures);
-		num(o, "strict_entries", (double)ec->strict_entries);
-		num(o, "unverified_served", (double)ec->unverified_served);
-		num(o, "evictions", (double)ec->evictions);
-		num(o, "refused_requests", (double)ec->refused_requests);
-
-		cJSON *sh = cJSON_AddObjectToObject(o, "shield");
-		cJSON_AddStringToObject(sh, "state", shield_state(sn));
-		cJSON_AddBoolToObject(sh, "responsive_mode", c->engine.ResponsiveMode);
-		num(sh, "strict_torrents", (double)sn->strict_torrents);
-		num(sh, "strict_entries", (double)ec->strict_entries);
-		num(sh, "hash_failures", (double)ec->hash_failures);
-		num(sh, "unverified_served", (double)ec->unverified_served);
-
 		cJSON *arr = cJSON_AddArrayToObject(o, "torrents");
 		for (size_t i = 0; i < sn->nrows; i++) {
 			const struct torrent_row *t = &sn->rows[i];
@@ -379,27 +646,8 @@ static int metrics_json(struct http_req *r, const struct status_deps *d, const s
 			cJSON_AddItemToArray(arr, x);
 		}
 	}
-	cJSON *h = cJSON_AddObjectToObject(o, "http");
-	num(h, "requests", (double)sn->hf.requests);
-	num(h, "responses_206", (double)sn->hf.responses_206);
-	num(h, "responses_304", (double)sn->hf.responses_304);
-	num(h, "responses_416", (double)sn->hf.responses_416);
-	num(h, "body_bytes", (double)sn->hf.body_bytes);
-	num(h, "bodies_truncated", (double)sn->hf.bodies_truncated);
-	num(h, "bodies_cancelled", (double)sn->hf.bodies_cancelled);
-	num(h, "open_bodies", (double)sn->hf.open_bodies);
 	if (sn->have_webhook)
 		webhook_json(d->webhook, o);
-	cJSON *ds = cJSON_AddObjectToObject(o, "discovery");
-	num(ds, "runs", (double)sn->disc.runs);
-	cJSON_AddBoolToObject(ds, "running", sn->disc.running);
-	num(ds, "added", (double)sn->disc.added);
-	num(ds, "upgraded", (double)sn->disc.upgraded);
-	num(ds, "errors", (double)sn->disc.errors);
-	num(ds, "pending", (double)sn->disc.pending);
-	num(ds, "blocklisted", (double)sn->disc.blocked);
-	num(ds, "requests", (double)sn->disc.requests);
-	num(ds, "retries", (double)sn->disc.retries);
 	int rc = http_reply_json(r, MHD_HTTP_OK, o);
 	cJSON_Delete(o);
 	return rc;
@@ -445,14 +693,6 @@ static void prom_family(struct prom *p, const char *name, const char *type, cons
 	prom_printf(p, "# HELP gostream_%s %s\n# TYPE gostream_%s %s\n", name, help, name, type);
 }
 
-static void prom_one(struct prom *p, const char *name, const char *type, const char *help,
-		     double v)
-{
-	prom_family(p, name, type, help);
-	prom_printf(p, "gostream_%s ", name);
-	prom_value(p, v);
-}
-
 /* Label values: backslash, double quote and newline escaped (the format's rule). */
 static void prom_label_value(struct prom *p, const char *v)
 {
@@ -478,7 +718,7 @@ static void prom_file_sample(struct prom *p, const char *name, const char *hash,
 static int metrics_prometheus(struct http_req *r, const struct snapshot *sn)
 {
 	struct prom p = { .cap = 16384 };
-	const struct gs_config *c = sn->cfg;
+	const char *family = NULL;
 
 	p.buf = xmalloc(p.cap);
 	p.buf[0] = '\0';
@@ -486,88 +726,23 @@ static int metrics_prometheus(struct http_req *r, const struct snapshot *sn)
 	prom_printf(&p, "gostream_build_info{version=\"");
 	prom_label_value(&p, PACKAGE_VERSION);
 	prom_printf(&p, "\"} 1\n");
-	prom_one(&p, "uptime_seconds", "gauge", "Seconds since start.", sn->uptime);
-	prom_one(&p, "read_ahead_budget_bytes", "gauge", "RAM read-ahead cache budget.",
-		 (double)((uint64_t)c->read_ahead_budget_mb << 20));
-	prom_one(&p, "master_concurrency_limit", "gauge", "Most torrents woken at once.",
-		 (double)c->master_concurrency_limit);
-	prom_one(&p, "natpmp_port", "gauge", "External TCP port mapped by NAT-PMP (0 = none).",
-		 sn->np.external_port);
-	prom_one(&p, "natpmp_mapped", "gauge", "1 while the NAT-PMP mappings are in place.",
-		 strcmp(sn->np.state, "mapped") == 0);
-	prom_one(&p, "natpmp_last_refresh_seconds", "gauge",
-		 "Unix time the NAT-PMP mappings were last granted (0 = never).",
-		 (double)sn->np.last_refresh);
-	prom_one(&p, "natpmp_errors_total", "counter", "NAT-PMP mapping attempts that failed.",
-		 (double)sn->np.errors);
-	prom_one(&p, "blocklist_ranges", "gauge", "IP ranges in the peer blocklist filter.",
-		 (double)(sn->bl.ranges4 + sn->bl.ranges6));
-	prom_one(&p, "blocklist_last_refresh_seconds", "gauge",
-		 "Unix time the blocklist was last downloaded or found unchanged (0 = never).",
-		 (double)sn->bl.last_refresh);
-	prom_one(&p, "blocklist_failures_total", "counter", "Blocklist refreshes that failed.",
-		 (double)sn->bl.failures);
-	prom_one(&p, "blocklist_refused_connections_total", "counter",
-		 "Peer connections refused by the blocklist filter.", (double)sn->bl.refused);
+	for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
+		const struct metric *m = &metrics[i];
+
+		if (!m->prom || !metric_present(sn, m))
+			continue;
+		if (!family || strcmp(family, m->prom) != 0) {
+			prom_family(&p, m->prom, m->type, m->help);
+			family = m->prom;
+		}
+		if (m->label)
+			prom_printf(&p, "gostream_%s{%s} ", m->prom, m->label);
+		else
+			prom_printf(&p, "gostream_%s ", m->prom);
+		prom_value(&p, metric_value(sn, m));
+	}
+	/* Per-file samples, labelled by torrent and file. */
 	if (sn->have_streams) {
-		const struct streams_stats *st = &sn->ss;
-		prom_one(&p, "read_ahead_active_bytes", "gauge",
-			 "Bytes held by the RAM read-ahead cache.", (double)st->ram_bytes);
-		prom_one(&p, "read_ahead_entries", "gauge", "Chunks held by the RAM read-ahead cache.",
-			 (double)st->ram_entries);
-		prom_family(&p, "served_bytes_total", "counter",
-			    "Bytes served to readers, by the layer that had them.");
-		prom_printf(&p, "gostream_served_bytes_total{layer=\"warmup\"} ");
-		prom_value(&p, (double)st->warmup_hit_bytes);
-		prom_printf(&p, "gostream_served_bytes_total{layer=\"ram\"} ");
-		prom_value(&p, (double)st->ram_hit_bytes);
-		prom_printf(&p, "gostream_served_bytes_total{layer=\"engine\"} ");
-		prom_value(&p, (double)st->engine_bytes);
-		prom_one(&p, "pump_bytes_total", "counter",
-			 "Bytes fetched by read-ahead pumps ahead of players.", (double)st->pump_bytes);
-		prom_one(&p, "stream_reads_total", "counter", "Reads made by front ends.",
-			 (double)st->reads);
-		prom_one(&p, "stream_probes_total", "counter",
-			 "Reads classified as probes (scans, header and Cues reads).", (double)st->probes);
-		prom_one(&p, "stream_seeks_total", "counter", "Seeks that moved a pump.",
-			 (double)st->seeks);
-		prom_one(&p, "stream_wakes_total", "counter", "Torrents woken by the stream layer.",
-			 (double)st->wakes);
-		prom_one(&p, "open_handles", "gauge", "Open stream handles.", (double)st->open_handles);
-		prom_one(&p, "open_files", "gauge", "Files with at least one open handle.",
-			 (double)st->open_files);
-		prom_one(&p, "pumps_running", "gauge", "Read-ahead pumps running.",
-			 (double)st->pumps_running);
-		prom_one(&p, "warmup_bytes", "gauge", "SSD warmup cache bytes used.",
-			 (double)st->warmup_bytes);
-		prom_one(&p, "warmup_quota_bytes", "gauge", "SSD warmup cache quota.",
-			 (double)st->warmup_quota);
-		prom_one(&p, "warmup_files", "gauge", "Files in the SSD warmup cache.",
-			 (double)st->warmup_files);
-		prom_one(&p, "warmup_corrupt_chunks_total", "counter",
-			 "Warmup chunks that failed their CRC (never served).", (double)st->warmup_corrupt);
-		prom_one(&p, "warmup_evictions_total", "counter",
-			 "Warmup files evicted for the quota.", (double)st->warmup_evictions);
-		prom_one(&p, "warmup_dropped_submits_total", "counter",
-			 "Warmup writes refused by a full write queue.",
-			 (double)st->warmup_dropped_submits);
-		prom_one(&p, "warmup_requeued_total", "counter",
-			 "Refused warmup writes handed to the fillers to submit again.",
-			 (double)st->warmup_requeued);
-		prom_one(&p, "warmup_fill_bytes_total", "counter",
-			 "Bytes submitted to the warmup cache by the fillers.", (double)st->fill_bytes);
-		prom_one(&p, "warmup_fill_skipped_total", "counter",
-			 "Warmup chunks the fillers could not get (asleep and not in RAM, or an error).",
-			 (double)st->fill_skipped);
-		prom_one(&p, "wake_slots_in_use", "gauge", "Torrents woken by the stream layer now.",
-			 (double)st->awake_files);
-		prom_one(&p, "wake_slots_peak", "gauge",
-			 "Most torrents woken by the stream layer at once since start.",
-			 (double)st->wake_slots_peak);
-		prom_one(&p, "wake_slot_waits_total", "counter",
-			 "Reads that waited for a wake slot.", (double)st->wake_slot_waits);
-		prom_one(&p, "priority_files", "gauge",
-			 "Files in priority mode (Plex/Jellyfin playing).", (double)sn->nprio);
 		if (sn->nfiles) {
 			prom_family(&p, "stream_offset_bytes", "gauge",
 				    "Position of the player (or prefetch) in each open file.");
@@ -588,121 +763,6 @@ static int metrics_prometheus(struct http_req *r, const struct snapshot *sn)
 						 sn->prio[i].file_index, sn->prio[i].tail_frozen);
 		}
 	}
-	if (sn->have_engine) {
-		const bt_engine_counters *ec = &sn->ec;
-		prom_one(&p, "cache_bytes", "gauge", "Payload bytes in the engine's RAM piece store.",
-			 (double)ec->store_bytes);
-		prom_one(&p, "cache_capacity_bytes", "gauge", "Engine RAM piece store cap (CacheSize).",
-			 (double)ec->store_cap);
-		prom_one(&p, "cache_peak_bytes", "gauge", "Highest piece store use seen.",
-			 (double)ec->store_peak);
-		prom_one(&p, "cache_entries", "gauge", "Verified pieces held by awake torrents.",
-			 (double)sn->pieces_stored);
-		prom_family(&p, "torrents", "gauge", "Torrents known to the engine, by state.");
-		prom_printf(&p, "gostream_torrents{state=\"awake\"} %d\n", ec->torrents_active);
-		prom_printf(&p, "gostream_torrents{state=\"asleep\"} %d\n",
-			    ec->torrents_known - ec->torrents_active);
-		prom_one(&p, "torrents_catalogued", "gauge", "Records in the catalog.",
-			 (double)sn->catalogued);
-		prom_one(&p, "peers", "gauge", "Peers connected to awake torrents.", (double)sn->peers);
-		prom_one(&p, "download_rate_bytes_per_second", "gauge",
-			 "Payload download rate of awake torrents.", (double)sn->download_rate);
-		prom_one(&p, "upload_rate_bytes_per_second", "gauge",
-			 "Payload upload rate of awake torrents.", (double)sn->upload_rate);
-		prom_one(&p, "strict_torrents", "gauge",
-			 "Awake torrents in strict (verified-only) mode now.", (double)sn->strict_torrents);
-		prom_one(&p, "responsive_mode", "gauge",
-			 "1 when data may be served before its hash check (ResponsiveMode).",
-			 c->engine.ResponsiveMode ? 1 : 0);
-		prom_one(&p, "metadata_fetches_total", "counter",
-			 "Adds that fetched the info dict from peers.", (double)ec->metadata_fetches);
-		prom_one(&p, "activations_total", "counter", "Torrents woken from their saved info dict.",
-			 (double)ec->activations);
-		prom_one(&p, "reloads_total", "counter",
-			 "Torrents re-added because a reader needed an evicted piece.", (double)ec->reloads);
-		prom_one(&p, "peer_kicks_total", "counter",
-			 "Torrents re-added with their known peers because a reader waited with no peer or no block.",
-			 (double)ec->peer_kicks);
-		prom_one(&p, "sleeps_total", "counter", "Torrents put to sleep.", (double)ec->sleeps);
-		prom_one(&p, "peer_connections_total", "counter", "Outgoing peer connection attempts.",
-			 (double)ec->peer_connections);
-		prom_one(&p, "hash_failures_total", "counter", "Pieces that failed their hash check.",
-			 (double)ec->hash_failures);
-		prom_one(&p, "strict_entries_total", "counter",
-			 "Times a torrent went strict after serving a bad piece.", (double)ec->strict_entries);
-		prom_one(&p, "unverified_served_total", "counter",
-			 "Reads served from pieces not hash-checked yet.", (double)ec->unverified_served);
-		prom_one(&p, "piece_evictions_total", "counter", "Pieces dropped from the RAM store.",
-			 (double)ec->evictions);
-		prom_one(&p, "refused_requests_total", "counter",
-			 "Peer requests for pieces no longer held.", (double)ec->refused_requests);
-		prom_one(&p, "engine_read_bytes_total", "counter", "Bytes returned by engine reads.",
-			 (double)ec->bytes_read);
-	}
-	prom_one(&p, "http_requests_total", "counter", "GET/HEAD requests for library files.",
-		 (double)sn->hf.requests);
-	prom_family(&p, "http_responses_total", "counter",
-		    "Library file responses with a notable status.");
-	prom_printf(&p, "gostream_http_responses_total{code=\"206\"} ");
-	prom_value(&p, (double)sn->hf.responses_206);
-	prom_printf(&p, "gostream_http_responses_total{code=\"304\"} ");
-	prom_value(&p, (double)sn->hf.responses_304);
-	prom_printf(&p, "gostream_http_responses_total{code=\"416\"} ");
-	prom_value(&p, (double)sn->hf.responses_416);
-	prom_one(&p, "http_body_bytes_total", "counter", "File bytes sent over HTTP.",
-		 (double)sn->hf.body_bytes);
-	prom_one(&p, "http_bodies_truncated_total", "counter",
-		 "Bodies cut short by a read error after the headers.", (double)sn->hf.bodies_truncated);
-	prom_one(&p, "http_bodies_cancelled_total", "counter",
-		 "Bodies whose client hung up while a read waited.", (double)sn->hf.bodies_cancelled);
-	prom_one(&p, "http_open_bodies", "gauge", "HTTP file responses in flight.",
-		 (double)sn->hf.open_bodies);
-	if (sn->have_webhook) {
-		const struct webhook_stats *w = &sn->wh;
-		const struct { const char *ev; uint64_t v; } evs[] = {
-			{ "play", w->play }, { "resume", w->resume }, { "stop", w->stop },
-			{ "pause", w->pause }, { "scrobble", w->scrobble },
-			{ "progress", w->progress }, { "other", w->ignored },
-		};
-		prom_one(&p, "webhook_requests_total", "counter", "POSTs to /plex-webhook.",
-			 (double)w->requests);
-		prom_one(&p, "webhook_rejected_total", "counter",
-			 "Webhook bodies refused as malformed (400).", (double)w->rejected);
-		prom_one(&p, "webhook_unauthorized_total", "counter",
-			 "Webhook requests with a missing or wrong token.", (double)w->unauthorized);
-		prom_family(&p, "webhook_events_total", "counter", "Webhook events, by kind.");
-		for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
-			prom_printf(&p, "gostream_webhook_events_total{event=\"%s\"} ", evs[i].ev);
-			prom_value(&p, (double)evs[i].v);
-		}
-		prom_one(&p, "webhook_unmatched_total", "counter",
-			 "Play/stop events naming no catalogued title.", (double)w->unmatched);
-		prom_one(&p, "webhook_priority_on_total", "counter",
-			 "Times a webhook turned priority mode on.", (double)w->priority_on);
-		prom_one(&p, "webhook_priority_off_total", "counter",
-			 "Times a webhook turned priority mode off.", (double)w->priority_off);
-		prom_one(&p, "webhook_fast_drops_total", "counter",
-			 "Torrents fast-dropped after a stop.", (double)w->fast_drops);
-		prom_one(&p, "webhook_prefetches_total", "counter",
-			 "Pumps started at a resume position by a webhook.", (double)w->prefetches);
-		prom_one(&p, "webhook_sessions", "gauge", "Players playing now, as webhooks told.",
-			 (double)w->sessions);
-	}
-	prom_one(&p, "sync_runs_total", "counter", "Discovery syncs run since start.",
-		 (double)sn->disc.runs);
-	prom_one(&p, "sync_running", "gauge", "1 while a discovery sync runs.",
-		 sn->disc.running ? 1 : 0);
-	prom_one(&p, "sync_added_total", "counter", "Titles discovery added.", (double)sn->disc.added);
-	prom_one(&p, "sync_upgraded_total", "counter", "Titles discovery replaced by better ones.",
-		 (double)sn->disc.upgraded);
-	prom_one(&p, "sync_errors_total", "counter", "Discovery errors (services, adds).",
-		 (double)sn->disc.errors);
-	prom_one(&p, "sync_pending", "gauge", "Discovery adds waiting for metadata.",
-		 (double)sn->disc.pending);
-	prom_one(&p, "sync_requests_total", "counter", "Requests to TMDB, Torrentio and Plex.",
-		 (double)sn->disc.requests);
-	prom_one(&p, "sync_retries_total", "counter", "Of those, retries after 429/5xx/timeouts.",
-		 (double)sn->disc.retries);
 	struct MHD_Response *resp = MHD_create_response_from_buffer(p.len, p.buf,
 								   MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
