@@ -53,9 +53,10 @@ gs_config() {
 		echo "  \"api_port\": $GS_API_PORT,"
 		echo "  \"metrics_port\": $GS_METRICS_PORT,"
 		local m; for m in "$@"; do echo "  $m,"; done
-		# The swarm is loopback only: no DHT/LSD/UPnP traffic, no uTP detour.
+		# The engine's defaults (uTP and TCP on: what users run), except DHT, LSD and UPnP:
+		# the swarm is loopback only and their traffic would leave it.
 		echo "  \"engine\": { \"DisableDHT\": true, \"DisableLSD\": true, \"DisableUPNP\": true,"
-		echo "    \"DisableUTP\": true, \"PeersListenPort\": $GS_PEER_PORT ${GS_ENGINE_EXTRA:-} },"
+		echo "    \"PeersListenPort\": $GS_PEER_PORT ${GS_ENGINE_EXTRA:-} },"
 		echo "  \"state_dir\": \"$T/state\""
 		echo "}"
 	} > "$f"
