@@ -24,8 +24,8 @@ Every subcommand prints JSON (or one line) on stdout; every loop is bounded.
   player --url URL --size N --rate B/S --seconds S --seeks K --seed X [--metrics URL]
       A paced player over HTTP: from a random start, 1 MiB reads each due at
       start + i MiB / rate (read at once when late), for S seconds on one connection;
-      then K seeks (a new connection from a random offset: time to its first 1 MiB,
-      then 3 s paced). Start-up (first 1 MiB), stalls (a 1 MiB read waiting > 1 s),
+      then K seeks (a new connection from a random offset, away from what is cached:
+      time to its first 1 MiB, then 3 s paced). Start-up (first 1 MiB), stalls (a 1 MiB read waiting > 1 s),
       the most the player fell behind its schedule, bytes delivered vs due, seek
       latencies; with --metrics, gostream's download_rate sampled each second.
   add --api URL --list FILE [--peer IP:PORT...]
@@ -542,11 +542,11 @@ def cmd_player(a):
 
     def play(off, seconds, first_only=False):
         """Paced reads from off; returns (reads, lateness max, bytes, first-MiB latency)."""
+        t0 = time.monotonic()   # the request: a server may hold its headers until data
         c, r = http_range(a.url, off, None, timeout=60)
-        t0 = time.monotonic()
         reads, late, got, first = [], 0.0, 0, None
         i = 0
-        while time.monotonic() - t0 < seconds and off + got < a.size:
+        while (not got or time.monotonic() - t0 < seconds) and off + got < a.size:
             due = t0 + i * mib / a.rate
             now = time.monotonic()
             if now < due:
@@ -576,9 +576,21 @@ def cmd_player(a):
                     "seconds": el, "reads": len(reads)})
     except (OSError, http.client.HTTPException, RuntimeError) as e:
         out["error"] = str(e)
-    seeks, errors = [], []
+    # Seeks to uncached places: not into the last 96 MiB played (gostream's RAM store is
+    # 64 MiB) or its read-ahead, not into the first 64 MiB (warmup), and 48 MiB from each
+    # other (3 s of paced reading and its read-ahead).
+    end = start + out.get("bytes", 0)
+    seeks, errors, avoid = [], [], [(end - 96 * mib, end + 64 * mib), (0, 64 * mib)]
     for k in range(a.seeks):
-        off = rnd.randrange(0, a.size - 64 * mib) // mib * mib
+        off = None
+        for _ in range(10000):
+            o = rnd.randrange(0, a.size - 64 * mib) // mib * mib
+            if all(o + mib <= lo or o >= hi for lo, hi in avoid):
+                off = o
+                break
+        if off is None:
+            break
+        avoid.append((off - 48 * mib, off + 48 * mib))
         t0 = time.monotonic()
         try:
             reads, late, got, first, el = play(off, 3.0)
