@@ -9,7 +9,7 @@ Every subcommand prints JSON (or one line) on stdout; every loop is bounded.
       name in the info dict changes, so the info-hash differs and no byte is re-hashed;
       DATA_DIR/<name> is a hard link to SRC_FILE (one file's blocks on disk). Prints
       "name hash" lines.
-  seed --bind IP:PORT --data DIR [--utp] [--upload-kib N] [--list FILE] [T.torrent...]
+  seed --bind IP:PORT --data DIR [--utp | --utp-only] [--upload-kib N] [--list FILE] [T...]
       A loopback seeder that starts at once with many torrents: each is declared
       complete through resume data (have_pieces), so libtorrent hashes nothing at start
       (tests/lib/seeder.py checks every torrent: minutes for 500 x 1 GiB). Prints
@@ -139,7 +139,8 @@ def cmd_seed(a):
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
         "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
-        "enable_incoming_utp": a.utp, "enable_outgoing_utp": a.utp,
+        "enable_incoming_utp": a.utp or a.utp_only, "enable_outgoing_utp": a.utp or a.utp_only,
+        "enable_incoming_tcp": not a.utp_only, "enable_outgoing_tcp": not a.utp_only,
         "active_downloads": -1, "active_seeds": -1, "active_limit": -1,
         "unchoke_slots_limit": -1, "connections_limit": 4000,
         "upload_rate_limit": 0, "download_rate_limit": 0,
@@ -765,6 +766,7 @@ def main():
     p.add_argument("--bind", required=True); p.add_argument("--data", required=True)
     p.add_argument("--utp", action="store_true"); p.add_argument("--list")
     p.add_argument("--upload-kib", type=int, default=0, help="upload cap, KiB/s")
+    p.add_argument("--utp-only", action="store_true", help="no TCP at all")
     p.add_argument("--max-seconds", type=int, default=1800)
     p.add_argument("torrents", nargs="*")
     p.set_defaults(fn=cmd_seed)
