@@ -1031,6 +1031,11 @@ lt::settings_pack make_pack(const bt_settings &s)
 	 * waited. smart_ban (blocks compared once the piece passes, see copy_blocks) and the
 	 * single-sender ban catch the corrupting peer without it. */
 	p.set_bool(lt::settings_pack::use_parole_mode, false);
+	/* A peer's request queue holds this many seconds of its download rate (default 3):
+	 * a block asked for after a seek waits behind it (6 MiB at 2 MiB/s). One second
+	 * still covers any round trip under a second at any rate (the queue scales with the
+	 * peer's rate; max_out_request_queue caps it). */
+	p.set_int(lt::settings_pack::request_queue_time, 1);
 	p.set_int(lt::settings_pack::request_timeout, 10);
 	p.set_int(lt::settings_pack::piece_timeout, 10);
 	return p;
