@@ -60,6 +60,7 @@ GS_INTEGRATION_TESTS = \
 	tests/integration/daemon_lifecycle.sh \
 	tests/integration/demo.sh \
 	tests/integration/engine_badinput.sh \
+	tests/integration/engine_dial.sh \
 	tests/integration/engine_evict.sh \
 	tests/integration/engine_links.sh \
 	tests/integration/engine_pack.sh \

@@ -4,11 +4,13 @@
 Run with /usr/bin/python3 (Debian's python3-libtorrent is only installed for it).
 
 Seed mode:
-  seeder.py --data DIR --bind 127.0.0.N:PORT [--utp] [--corrupt PIECES]
+  seeder.py --data DIR --bind 127.0.0.N:PORT [--utp | --utp-only] [--corrupt PIECES]
             [--max-seconds S] A.torrent [B.torrent ...]
   Every torrent's content is looked up under DIR (libtorrent save_path). PORT 0 picks a
   free port. DHT, LSD, UPnP and NAT-PMP are off; several connections from one IP are
-  allowed (tests run many clients on 127.0.0.1); TCP only unless --utp. Once every torrent
+  allowed (tests run many clients on 127.0.0.1); TCP only unless --utp (TCP and uTP) or
+  --utp-only (uTP only: an incoming TCP connection is accepted and closed at once, as
+  libtorrent does with incoming TCP off). Once every torrent
   is checked and seeding, prints exactly one line "READY <ip>:<port>" on stdout. Runs until
   SIGTERM/SIGINT (exit 0) or --max-seconds (default 600, exit 0 after a note on stderr).
   A per-torrent upload summary goes to stderr at exit.
@@ -149,10 +151,10 @@ def seed(args):
         "enable_upnp": False,
         "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
-        "enable_incoming_utp": bool(args.utp),
-        "enable_outgoing_utp": bool(args.utp),
-        "enable_incoming_tcp": True,
-        "enable_outgoing_tcp": True,
+        "enable_incoming_utp": bool(args.utp or args.utp_only),
+        "enable_outgoing_utp": bool(args.utp or args.utp_only),
+        "enable_incoming_tcp": not args.utp_only,
+        "enable_outgoing_tcp": not args.utp_only,
         # A test seeder must never queue or throttle: unlimited active torrents and
         # unchoke slots, no rate limits.
         "active_downloads": -1,
@@ -257,6 +259,7 @@ def main():
     ap.add_argument("--data", default=".")
     ap.add_argument("--bind", default="127.0.0.2:0")
     ap.add_argument("--utp", action="store_true")
+    ap.add_argument("--utp-only", action="store_true")
     ap.add_argument("--corrupt", metavar="PIECES")
     ap.add_argument("--corrupt-dir")
     ap.add_argument("--max-seconds", type=int, default=600)
