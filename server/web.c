@@ -841,6 +841,8 @@ static int on_status(struct http_req *r)
 	cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);
 	cJSON_AddNumberToObject(o, "uptime", (double)(time(NULL) - daemon_started(d)));
 	cJSON_AddNumberToObject(o, "now", (double)time(NULL));
+	/* Whether discovery runs (it needs tmdb_api_key): the page asks /sync only then. */
+	cJSON_AddBoolToObject(o, "discovery", daemon_disc(d) != NULL);
 	x = cJSON_AddObjectToObject(o, "engine");
 	cJSON_AddBoolToObject(x, "up", t != NULL);
 	if (t) {

@@ -132,9 +132,10 @@ function blocklistCard(m) {
   return card('Blocklist', m.blocklist_ranges > 0 ? (m.blocklist_last_error ? 'warn' : 'ok') : 'bad', rows);
 }
 
-function syncCard(m) {
+function syncCard(m, running) {
   const d = m && m.discovery;
   if (!d || typeof d !== 'object') return card('Sync', '', NA);
+  if (!running) return card('Sync', '', [['state', 'not running (no tmdb_api_key)']]);
   return card('Sync', d.errors ? 'warn' : 'ok', [['state', d.running ? 'running' : 'idle'],
     ['runs', d.runs], ['added', d.added], ['upgraded', d.upgraded], ['pending', d.pending],
     ['errors', d.errors]]);
@@ -162,7 +163,7 @@ function syncProgress(run) {
     ...[['looked at', g.looked_at], ['added', g.added], ['upgraded', g.upgraded], ['skipped', g.skipped],
       ['errors', g.errors]].map(([k, v]) => el('span', { class: 'stat', 'data-stat': k.replace(' ', '_'),
       text: `${k} ${v || 0}` })),
-    run.error ? el('span', { class: 'err', text: run.error }) : null);
+    ...(run.error ? [el('span', { class: 'err', text: run.error })] : []));
 }
 
 function syncAppend(log, lines) {
@@ -173,7 +174,7 @@ function syncAppend(log, lines) {
   log.scrollTop = log.scrollHeight;
 }
 
-async function syncControls(m) {
+async function syncControls(m, running) {
   if (syncShown || !m || typeof m.discovery !== 'object') return;
   syncShown = true;
   const log = el('pre', { id: 'sync-log', class: 'log' });
@@ -184,13 +185,15 @@ async function syncControls(m) {
     el('label', { class: 'check' }, dry, ' dry run')), el('div', { id: 'sync-progress', class: 'progress' }),
     msg, log);
   $('sync').hidden = false;
+  if (!running) {
+    buttons.forEach((b) => { b.disabled = true; }); dry.disabled = true;
+    msg.textContent = 'Discovery is not running: it needs tmdb_api_key (Control panel, then restart).';
+    return;
+  }
   let st;
   try { st = await post('/sync', { action: 'status' }); } catch (e) {
     if (e instanceof AuthError) { syncShown = false; return; }
-    buttons.forEach((b) => { b.disabled = true; });
-    msg.textContent = e.status === 503 ? 'Discovery is not running (it needs tmdb_api_key).' : e.message;
-    msg.className = 'msg';
-    $('sync-progress').replaceChildren();
+    msg.textContent = e.message; msg.className = 'msg err';
     return;
   }
   const run = st.current || st.last;
@@ -275,7 +278,7 @@ function renderCards(s, m) {
       ['disk free', fmtBytes(sys.disk_free) + ' / ' + fmtBytes(sys.disk_total)]]),
     card('gostream', 'ok', [['CPU', (me.cpu_percent || 0).toFixed(1) + ' %'],
       ['RSS', fmtBytes(me.rss)], ['version', s.version]]),
-    syncCard(m),
+    syncCard(m, s.discovery),
   ];
   c.replaceChildren(...list);
 }
@@ -424,7 +427,7 @@ function dashboard() {
       try { m = await api('/metrics'); } catch (e) { if (e instanceof AuthError) throw e; }
       streamPort = s.http.port;
       renderCards(s, m);
-      syncControls(m);
+      syncControls(m, s.discovery);
       renderSpeed(s);
       renderStreams(s);
       if (n++ % 5 === 0) await loadLibrary();
