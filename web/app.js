@@ -132,10 +132,11 @@ function blocklistCard(m) {
   return card('Blocklist', m.blocklist_ranges > 0 ? (m.blocklist_last_error ? 'warn' : 'ok') : 'bad', rows);
 }
 
-function syncCard(m, running) {
+function syncCard(m, ready) {
   const d = m && m.discovery;
   if (!d || typeof d !== 'object') return card('Sync', '', NA);
-  if (!running) return card('Sync', '', [['state', 'not running (no tmdb_api_key)']]);
+  if (!ready) return card('Sync', '', [['state', 'not running']]);
+  if (!ready.movies && !ready.watchlist) return card('Sync', '', [['state', 'not configured (no TMDB key, no Plex token)']]);
   return card('Sync', d.errors ? 'warn' : 'ok', [['state', d.running ? 'running' : 'idle'],
     ['runs', d.runs], ['added', d.added], ['upgraded', d.upgraded], ['pending', d.pending],
     ['errors', d.errors]]);
@@ -174,7 +175,7 @@ function syncAppend(log, lines) {
   log.scrollTop = log.scrollHeight;
 }
 
-async function syncControls(m, running) {
+async function syncControls(m, ready) {
   if (syncShown || !m || typeof m.discovery !== 'object') return;
   syncShown = true;
   const log = el('pre', { id: 'sync-log', class: 'log' });
@@ -185,11 +186,14 @@ async function syncControls(m, running) {
     el('label', { class: 'check' }, dry, ' dry run')), el('div', { id: 'sync-progress', class: 'progress' }),
     msg, log);
   $('sync').hidden = false;
-  if (!running) {
-    buttons.forEach((b) => { b.disabled = true; }); dry.disabled = true;
-    msg.textContent = 'Discovery is not running: it needs tmdb_api_key (Control panel, then restart).';
-    return;
-  }
+  if (!ready) { msg.textContent = 'Discovery is not running in this daemon.'; return; }
+  const needs = { movies: 'tmdb_api_key', tv: 'tmdb_api_key', watchlist: 'plex.token' };
+  buttons.forEach((b, i) => {
+    if (ready[SYNC_KINDS[i]]) return;
+    b.disabled = true; b.title = `needs ${needs[SYNC_KINDS[i]]} (Control panel, then restart)`;
+  });
+  const off = SYNC_KINDS.filter((k) => !ready[k]);
+  if (off.length) msg.textContent = `Not configured: ${off.map((k) => `${k} sync (needs ${needs[k]})`).join(', ')}.`;
   let st;
   try { st = await post('/sync', { action: 'status' }); } catch (e) {
     if (e instanceof AuthError) { syncShown = false; return; }
@@ -278,7 +282,7 @@ function renderCards(s, m) {
       ['disk free', fmtBytes(sys.disk_free) + ' / ' + fmtBytes(sys.disk_total)]]),
     card('gostream', 'ok', [['CPU', (me.cpu_percent || 0).toFixed(1) + ' %'],
       ['RSS', fmtBytes(me.rss)], ['version', s.version]]),
-    syncCard(m, s.discovery),
+    syncCard(m, s.sync),
   ];
   c.replaceChildren(...list);
 }
@@ -427,7 +431,7 @@ function dashboard() {
       try { m = await api('/metrics'); } catch (e) { if (e instanceof AuthError) throw e; }
       streamPort = s.http.port;
       renderCards(s, m);
-      syncControls(m, s.discovery);
+      syncControls(m, s.sync);
       renderSpeed(s);
       renderStreams(s);
       if (n++ % 5 === 0) await loadLibrary();

@@ -95,10 +95,12 @@ async function panel() {
   if (typeof met.discovery === 'object') {
     await until('sync controls', async () => (await dash.locator('#sync button[data-sync]').count()) === 3);
     ok('discovery in this build: the Sync card and the sync controls show');
-    // No tmdb_api_key here: discovery does not run, the page says so instead of failing.
+    // No tmdb_api_key and no plex.token here: no sync can start, the page says why.
+    await until('sync message', async () => /needs tmdb_api_key/.test(await dash.locator('#sync-msg').innerText()));
     check(await dash.locator('#sync button[data-sync][disabled]').count() === 3 &&
-      /Discovery is not running: it needs tmdb_api_key/.test(await dash.locator('#sync-msg').innerText()) &&
-      /not running/.test(await cardText('Sync')), 'without tmdb_api_key the sync buttons are off and the page says why');
+      /Not configured: movies sync \(needs tmdb_api_key\), tv sync \(needs tmdb_api_key\), watchlist sync \(needs plex\.token\)/
+        .test(await dash.locator('#sync-msg').innerText()) &&
+      /not configured/.test(await cardText('Sync')), 'without tmdb_api_key and plex.token the sync buttons are off and the page says why');
   } else {
     check(/not available in this build/.test(await cardText('Sync')), 'Sync card: not available in this build');
     check(!(await dash.locator('#sync').isVisible()), 'no sync controls without discovery');
