@@ -350,6 +350,9 @@ function renderStreams(s) {
 }
 
 let library = [];
+// A record's poster (discovery stores TMDB's image URL) as an <img>; only http(s) URLs.
+const posterImg = (u) => u && /^https?:\/\//.test(u) ?
+  el('img', { class: 'poster hide-s', src: u, alt: '', loading: 'lazy' }) : null;
 let streamPort = 0;
 
 function verdictCell(p) {
@@ -366,7 +369,8 @@ function renderLibrary() {
   const tb = $('library').tBodies[0];
   const rows = library.filter((t) => !q || (t.title + ' ' + t.name + ' ' + t.hash).toLowerCase().includes(q))
     .map((t) => el('tr', { 'data-hash': t.hash },
-      el('td', {}, el('div', { text: t.title }), el('div', { class: 'muted', text: t.hash.slice(0, 12) })),
+      el('td', {}, el('div', { class: 'titlecell' }, posterImg(t.poster), el('div', {},
+        el('div', { text: t.title }), el('div', { class: 'muted', text: t.hash.slice(0, 12) })))),
       el('td', { class: 'num hide-s', text: fmtBytes(t.torrent_size) }),
       el('td', { class: 'hide-s', text: t.stat === 3 ? 'awake' : 'asleep' }),
       verdictCell(t.playability),

@@ -7,7 +7,8 @@
 # after logging in, "Sync movies" on the page starts a run; its log lines stream into the
 # page (fetch() with the token header: an EventSource cannot send it), the progress shows
 # looked at 3 / added 2 / skipped 1 / errors 0, and the added films appear in the library
-# table; the blocklist card shows the range count /metrics reports and the NAT-PMP card
+# table with Heat's TMDB poster (tmdb_image_base_url + poster_path, served by the fake);
+# the blocklist card shows the range count /metrics reports and the NAT-PMP card
 # the gateway's refusal. No console errors. /sync and /sync/events on the page's port
 # refuse requests without X-Gostream-Page (CSRF) and without the token.
 . "$TOP_SRCDIR/tests/lib/common.sh"
@@ -66,6 +67,7 @@ TOKEN="tok-$RANDOM$RANDOM-sync"
 GS_ENGINE_EXTRA=', "MetadataTimeoutSeconds": 30' disc_config "$T/c.json" \
 	'"discovery": { "movies_schedule": "off", "tv_schedule": "off", "watchlist_schedule": "off", "retries": 2, "backoff_ms": 200, "timeout_seconds": 3 }' \
 	"\"api_token\": \"$TOKEN\"" "\"blocklist_url\": \"http://$WWW/list.gz\"" \
+	"\"tmdb_image_base_url\": \"$FAKE_URL/tmdbimg/t/p/w92\"" \
 	"\"natpmp\": { \"enabled\": true, \"gateway\": \"$GW\", \"refresh_seconds\": 5 }"
 gs_start run --config "$T/c.json"
 gs_wait_ready
@@ -89,7 +91,7 @@ done
 [ "${n:-0}" -gt 0 ] || fail "blocklist not loaded (blocklist_ranges '$n')"; ok
 BL_RANGES=$n
 
-export GS_M="$M" TOKEN BL_RANGES H_HEAT_4K H_MATRIX_1080
+export GS_M="$M" TOKEN BL_RANGES H_HEAT_4K H_MATRIX_1080 IMG_BASE="$FAKE_URL/tmdbimg/t/p/w92"
 timeout -k 5 240 node "$TOP_SRCDIR/tests/lib/web_browser.js" sync > "$T/node.out" 2>&1
 rc=$?
 cat "$T/node.out" >&2
@@ -102,5 +104,9 @@ st=$(curl -s -H "Authorization: Bearer $TOKEN" -X POST "http://127.0.0.1:$GS_API
 expect_eq "the run the page started" "$(jpy "$st" '(j["last"]["kind"], j["last"]["trigger"], j["last"]["state"], j["last"]["progress"]["added"])')" \
 	"('movies', 'api', 'ok', 2)"
 grep -q "$TOKEN" "$T/gs.log" && fail "the token is in the log"; ok
+expect_eq "Heat's record keeps the TMDB poster URL" \
+	"$(jpy "$(curl -s -H "Authorization: Bearer $TOKEN" -X POST "http://127.0.0.1:$GS_API_PORT/torrents" -d '{"action":"get","hash":"'$H_HEAT_4K'"}')" 'j["poster"]')" \
+	"$FAKE_URL/tmdbimg/t/p/w92/p949.jpg"
+[ "$(fake_count '^tmdbimg:/t/p/w92/p949\.jpg$')" -ge 1 ] || fail "the page never asked the image server for Heat's poster"; ok
 gs_stop TERM 10
 echo "web_sync: $checks checks passed"

@@ -38,7 +38,8 @@ async function open(ctx, url) {
   page.errors = [];
   page.on('request', (q) => {
     const u = q.url();
-    if (!u.startsWith(M + '/') && !u.startsWith('data:')) foreign.push(u);
+    const img = process.env.IMG_BASE;   // TMDB's image server (posters), when a test sets one
+    if (!u.startsWith(M + '/') && !u.startsWith('data:') && !(img && u.startsWith(img + '/'))) foreign.push(u);
   });
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
   page.on('pageerror', (e) => page.errors.push('uncaught: ' + e.message));
@@ -380,6 +381,11 @@ async function sync() {
       (await dash.locator(`#library tr[data-hash="${h}"]`).innerText()).includes(title), 30000);
     ok(`${title}, added by the sync, is in the library table`);
   }
+  const img = dash.locator(`#library tr[data-hash="${env('H_HEAT_4K')}"] img.poster`);
+  await until('Heat poster loaded', async () => (await img.count()) === 1 &&
+    await img.evaluate((i) => i.complete && i.naturalWidth === 20), 15000);
+  check(await img.getAttribute('src') === env('IMG_BASE') + '/p949.jpg',
+    'Heat\'s row shows its TMDB poster (tmdb_image_base_url + poster_path), loaded');
   await until('sync card counts the adds', async () =>
     /added\s+2/.test(await dash.locator('.card[data-card="Sync"]').innerText()), 10000);
   ok('the Sync card counts 2 added');
