@@ -178,6 +178,8 @@ static const struct cfg_field fields[] = {
 	 * they need are set (tmdb_api_key for films/series, plex.token for the watchlist). */
 	STR("tmdb_base_url", disc.tmdb_base_url, "https://api.themoviedb.org/3", 0, check_opt_url,
 	    "TMDB v3 API base URL"),
+	STR("tmdb_image_base_url", disc.tmdb_image_base_url, "https://image.tmdb.org/t/p/w185", 0,
+	    check_opt_url, "TMDB poster images: base URL + poster_path (empty: no posters)"),
 	STR("torrentio_base_url", disc.torrentio_base_url, "https://torrentio.strem.fun", 0,
 	    check_opt_url, "Torrentio base URL"),
 	STR("plex.discover_url", disc.plex_discover_url, "https://discover.provider.plex.tv", 0,

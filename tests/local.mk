@@ -159,7 +159,7 @@ EXTRA_DIST += $(GS_DISC_TESTS) tests/lib/fake_services.py tests/lib/disc_testlib
 
 # The control panel and dashboard in Debian's chromium (playwright-core from
 # tests/lib/package.json, installed by scripts/setup.sh test).
-GS_WEB_TESTS = tests/integration/web_panel.sh tests/integration/web_login.sh
+GS_WEB_TESTS = tests/integration/web_panel.sh tests/integration/web_login.sh tests/integration/web_sync.sh
 TESTS += $(GS_WEB_TESTS)
 EXTRA_DIST += $(GS_WEB_TESTS) tests/lib/web_browser.js tests/lib/package.json \
 	tests/lib/package-lock.json
