@@ -156,3 +156,11 @@ EXTRA_DIST += $(GS_DISC_TESTS) tests/lib/fake_services.py tests/lib/disc_testlib
 	tests/fixtures/discovery/torrentio_sh_3_1.json \
 	tests/fixtures/discovery/torrentio_sh_3_2.json
 
+
+# `make soak` (issue 18; not part of make check): the daemon with its FUSE mount under
+# mixed streams, scans, churn, webhooks, settings and seeder restarts for SOAK_SECONDS
+# (default 1800); RSS, fds and threads must stay flat, every byte read exact.
+soak: all
+	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(top_srcdir)/tests/soak/soak.sh
+.PHONY: soak
+EXTRA_DIST += tests/soak/soak.sh tests/soak/soak.py
