@@ -248,6 +248,10 @@ int torrents_add(gs_torrents *t, const char *link, const void *buf, size_t len,
 	free(rec.chosen);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot store the catalog record: %s", strerror(-rc));
+		/* A storage failure is the server's, never the client's: EROFS/EACCES would map
+		 * to 403 and blame the request. Full disk stays ENOSPC (507), the rest is EIO
+		 * (500); the message keeps the real cause. */
+		rc = rc == -ENOSPC || rc == -EDQUOT ? -ENOSPC : -EIO;
 		goto out;
 	}
 	pthread_mutex_lock(&t->lock);
