@@ -164,3 +164,9 @@ soak: all
 	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(top_srcdir)/tests/soak/soak.sh
 .PHONY: soak
 EXTRA_DIST += tests/soak/soak.sh tests/soak/soak.py
+# Faults (issue 18): kill -9 of the daemon under adds, warmup writes and streaming; a full
+# and a read-only state dir; garbage and stalling seeders.
+GS_FAULT_TESTS = tests/integration/fault_kill.sh tests/integration/fault_disk.sh \
+	tests/integration/fault_seeder.sh
+TESTS += $(GS_FAULT_TESTS)
+EXTRA_DIST += $(GS_FAULT_TESTS)
