@@ -2,8 +2,9 @@
 # fault_kill.sh - kill -9 of the real daemon at random points of adds, warmup writes and
 # streaming (issue 18, faults; catalog_crash.sh and warmup_crash.sh do the same to the
 # catalog and warmup modules alone, with torn files). FAULT_KILLS rounds (default 39;
-# with the 11 kills of those two, 50): the daemon starts on the same state dir; every title whose add answered 200 in any round
-# before must be listed, nothing moved aside as corrupt, no temp file left, and the heads
+# with the 11 kills of those two, 50): the daemon starts on the same state dir; every
+# title whose add answered 200 in any round before must be listed, nothing moved aside as
+# corrupt, no temp file left, and the heads
 # and tails of the titles streamed in the round before (warmup written when the kill came)
 # plus two random ones read byte-exact over HTTP; then an adder (adds, and re-adds that
 # replace records) and two streamers (head and tail ranges of fresh titles: warmup
