@@ -581,7 +581,8 @@ def main():
                                   "stream_wakes", "warmup_write_errors", "warmup_bytes",
                                   "wake_slots_peak", "wake_slot_timeouts") if k in mj}
     summary = {"seconds": round(now()), "samples": len(samples), "stats": stats,
-               "memory": figures, "metrics": eng, "problems": len(problems)}
+               "memory": figures, "metrics": eng, "problems": len(problems),
+               "samples_t_rss_kib_fds_threads": [[round(s[0]), s[1], s[2], s[3]] for s in samples]}
     print("SOAK SUMMARY (%d s, %d samples every 5 s)" % (summary["seconds"], len(samples)))
     for k in sorted(stats):
         v = stats[k]
@@ -598,7 +599,7 @@ def main():
     print("  problems: %d" % len(problems))
     for p in problems[:30]:
         print("    " + p)
-    print("SOAK " + json.dumps(summary))
+    print("SOAK " + json.dumps({k: v for k, v in summary.items() if not k.startswith("samples_")}))
     if a.summary_json:
         with open(a.summary_json, "w") as f:
             json.dump(summary, f)
