@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # fault_disk.sh - a full disk and a read-only state dir (issue 18, faults). The state dir
 # is a 32 MiB tmpfs that this test mounts (and unmounts). With it full (a filler file):
-# an add answers 507 naming "No space left", the warmup logs its failed writes, and a
-# title already added streams byte-exact from the swarm and RAM; once space is back an add
-# works again. Remounted read-only (daemon restarted on it): add, set and rem answer 500 naming "Read-only file
-# system", the warmup logs it, streaming goes on byte-exact. Back read-write, a restart
-# finds every title whose add answered 200, no temp file, nothing moved aside as corrupt.
+# an add answers 507 naming "No space left", the warmup logs its failed writes (at most
+# one line per 10 s), and titles stream byte-exact from the swarm and RAM; once space is
+# back an add works again. Read-only (the tmpfs remounted so, the daemon restarted on it,
+# as a remount cannot happen under its open warmup files): add, set and rem answer 500
+# naming "Read-only file system", the warmup logs it, streaming goes on byte-exact. Back
+# read-write, a restart finds every title whose add answered 200, no temp file, nothing
+# moved aside as corrupt.
 . "$TOP_SRCDIR/tests/lib/common.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (mounts a tmpfs as the state dir)"
 gs_need_swarm
@@ -74,6 +76,10 @@ metrics
 note "warmup write errors on the full disk: $(mq "j.get('warmup_write_errors')")"
 grep -Eq "warmup: .*No space left on device" "$T/gs.log" ||
 	fail "no log line for the warmup's failed writes on a full disk"; ok
+# ... but not one per failed write: at most one per 10 s
+nw=$(grep -Ec "warmup: (cannot (open|create)|writing) " "$T/gs.log")
+note "warmup failure lines in the log on the full disk: $nw"
+[ "$nw" -le 4 ] || fail "the warmup logged $nw write failures: not rate-limited"; ok
 rm -f "$ST/filler" "$ST/filler2"
 add 1; expect_eq "add once space is back" "$STATUS" 200
 stream 1 "space back"

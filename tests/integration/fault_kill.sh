@@ -59,7 +59,7 @@ adder() {
 }
 streamer() {
 	local n=$1 k=0
-	while [ $k -lt 6 ]; do
+	while [ $k -lt 4 ]; do
 		echo "$n" >> "$T/streamed"
 		check_range "$n" 0 $((2 << 20)) "s$1" || return 0
 		check_range "$n" $((SIZE - (1 << 20))) $((1 << 20)) "t$1" || return 0
