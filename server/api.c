@@ -292,12 +292,16 @@ static int action_set(struct http_req *r, gs_torrents *t, const cJSON *body)
 		rec->category = (enum cat_category)cat;
 	rc = catalog_put(torrents_catalog(t), rec);
 	cat_record_free(rec);
-	/* a record that cannot be stored is the server's failure (507 full, else 500),
-	 * never a 403 for a read-only state dir */
-	if (rc < 0)
-		return http_reply_error(r, rc == -ENOSPC || rc == -EDQUOT ?
-					MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_INTERNAL_SERVER_ERROR,
+	/* a record that cannot be stored is the server's failure (507 full, 500 read-only
+	 * or unwritable), never a 403 that blames the request */
+	if (rc == -ENOSPC || rc == -EDQUOT)
+		return http_reply_error(r, MHD_HTTP_INSUFFICIENT_STORAGE,
 					"set: cannot store the catalog record: %s", strerror(-rc));
+	if (rc == -EROFS || rc == -EACCES || rc == -EPERM || rc == -EIO)
+		return http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					"set: cannot store the catalog record: %s", strerror(-rc));
+	if (rc < 0)
+		return http_reply_error(r, http_status_from_errno(rc), "set: %s", strerror(-rc));
 	return reply_status_of(r, t, hash);
 }
 
