@@ -178,3 +178,17 @@ GS_NET_TESTS = tests/integration/blocklist_filter.sh tests/integration/blocklist
 	tests/integration/natpmp_gateway.sh
 TESTS += tests/unit/blocklist_test $(GS_NET_TESTS)
 EXTRA_DIST += $(GS_NET_TESTS) tests/lib/natpmp_gateway.py tests/lib/blocklist_server.py
+
+# `make soak` (issue 18; not part of make check): the daemon with its FUSE mount under
+# mixed streams, scans, churn, webhooks, settings and seeder restarts for SOAK_SECONDS
+# (default 1800); RSS, fds and threads must stay flat, every byte read exact.
+soak: all
+	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(top_srcdir)/tests/soak/soak.sh
+.PHONY: soak
+EXTRA_DIST += tests/soak/soak.sh tests/soak/soak.py
+# Faults (issue 18): kill -9 of the daemon under adds, warmup writes and streaming; a full
+# and a read-only state dir; garbage and stalling seeders.
+GS_FAULT_TESTS = tests/integration/fault_kill.sh tests/integration/fault_disk.sh \
+	tests/integration/fault_seeder.sh
+TESTS += $(GS_FAULT_TESTS)
+EXTRA_DIST += $(GS_FAULT_TESTS)

@@ -45,6 +45,9 @@ tear() {
 
 served_total=0
 for round in 1 2 3 4 5; do
+	# Emptied here, not only by the child's redirection: that may run after the first
+	# grep below, which would then see the last round's "ready".
+	: > "$T/out"
 	"$DRIVER" write "$W" "$round$RANDOM" > "$T/out" 2> "$T/err" &
 	PID=$!
 	# 60 s: opening fsyncs, slow when another job fills the disk.

@@ -20,6 +20,10 @@ Seed mode:
   libtorrent sends it without hash-checking it (seed_mode would verify pieces on first
   request and stop serving bad ones). The copy lives under --corrupt-dir (default: a
   temp dir, removed at exit).
+  --stall-after-kib N: a peer that stalls mid-transfer: uploads at most 4 MiB/s until N
+  KiB are uploaded in all, then 1 byte/s with its connections kept open (libtorrent
+  exempts local peers from session rate limits, so the limits go on the local peer
+  class). With 1 MiB pieces and N not a multiple of 1024 it stops inside a piece.
 
 Torrent mode:
   seeder.py --make-torrent FILE_OR_DIR --piece-kib N --out X.torrent [--name NAME]
@@ -135,6 +139,12 @@ def corrupt_copy(ti, data_dir, copy_dir, pieces):
                     f.write(bytes([b[0] ^ 0xFF]))
 
 
+def set_local_upload_limit(ses, limit):
+    pc = ses.get_peer_class(lt.session.local_peer_class_id)
+    pc["upload_limit"] = limit
+    ses.set_peer_class(lt.session.local_peer_class_id, pc)
+
+
 def seed(args):
     if ":" not in args.bind:
         die("--bind wants IP:PORT")
@@ -207,6 +217,9 @@ def seed(args):
                 atp.save_path = data_dir
             handles.append((tpath, ses.add_torrent(atp), atp.save_path))
 
+        if args.stall_after_kib is not None:
+            set_local_upload_limit(ses, 4 << 20)
+        stalled = False
         deadline = time.monotonic() + args.max_seconds
         listen_port = None
         checked = set()
@@ -216,7 +229,13 @@ def seed(args):
                 sys.stderr.write("seeder.py: --max-seconds %d reached, exiting\n"
                                  % args.max_seconds)
                 break
-            ses.wait_for_alert(100)
+            ses.wait_for_alert(20 if args.stall_after_kib is not None else 100)
+            if args.stall_after_kib is not None and not stalled:
+                up = sum(h.status().total_payload_upload for _, h, _ in handles)
+                if up >= args.stall_after_kib * 1024:
+                    set_local_upload_limit(ses, 1)
+                    stalled = True
+                    sys.stderr.write("seeder.py: stalled after %d bytes\n" % up)
             for a in ses.pop_alerts():
                 if isinstance(a, lt.listen_succeeded_alert):
                     if a.socket_type == lt.socket_type_t.tcp:
@@ -263,6 +282,7 @@ def main():
     ap.add_argument("--corrupt", metavar="PIECES")
     ap.add_argument("--corrupt-dir")
     ap.add_argument("--max-seconds", type=int, default=600)
+    ap.add_argument("--stall-after-kib", type=int)
     ap.add_argument("torrents", nargs="*")
     args = ap.parse_args()
     if args.make_torrent:
