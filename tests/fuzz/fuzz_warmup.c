@@ -121,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_read(w, f, f > 1 ? f - 1 : 0, 1, fixed, r, rlen);
 	check_read(w, f, f > 70000 ? f - 70000 : 0, 70000, fixed, r, rlen);
 	if (rlen >= 12)
-		check_read(w, f, (int64_t)(get_le64(r + rlen - 12) % (uint64_t)(f + 1)),
+		check_read(w, f, (int64_t)(get_le64(r + rlen - 12) % ((uint64_t)f + 1)),
 			   get_le32(r + rlen - 4) % (200u << 10), fixed, r, rlen);
 	warmup_close(w);
 	return 0;
