@@ -2,8 +2,8 @@
 # setup.sh - the two Quick start commands: install every Debian package gostream needs to
 # build, run and test, build it, then either run the demo or the whole test suite.
 #   bash scripts/setup.sh demo   # deps + build + `gostream demo`
-#   bash scripts/setup.sh test   # deps + build (-Werror) + `make check`, last line
-#                                # "N passed, N failed, N skipped"
+#   bash scripts/setup.sh test   # deps + build (-Werror) + `make check` + `make
+#                                # fuzz-check`, last line "N passed, N failed, N skipped"
 #   bash scripts/setup.sh deps   # only the packages
 # Must run as root (apt-get) on Debian 12; safe to re-run.
 set -euo pipefail
@@ -20,6 +20,8 @@ run_pkgs=(fuse3 ffmpeg ca-certificates)
 # which --no-install-recommends leaves out).
 test_pkgs=(curl python3 python3-libtorrent mkvtoolnix procps iproute2 util-linux
 	rclone davfs2 litmus samba samba-vfs-modules smbclient python3-prometheus-client)
+# clang with libFuzzer and the sanitizer runtimes: the fuzz targets (tests/fuzz).
+test_pkgs+=(clang-14 libclang-rt-14-dev)
 
 install_deps() {
 	local pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")
@@ -73,11 +75,23 @@ run_tests() {
 		echo "---- test-suite.log (failures) ----"
 		cat test-suite.log
 	fi
+	# The fuzz targets (clang build in fuzz-build/): every corpus input replayed, then
+	# FUZZ_CHECK_SECONDS of fuzzing each; one test per target in the counts.
+	local flog frc=0 fpass ffail
+	flog=$(mktemp)
+	make fuzz-check 2>&1 | tee "$flog" || frc=$?
+	fpass=$(grep -c '^FUZZ PASS:' "$flog" || true)
+	ffail=$(grep -c '^FUZZ FAIL:' "$flog" || true)
+	rm -f "$flog"
+	if [ "$frc" != 0 ] && [ "$ffail" = 0 ]; then
+		ffail=1         # the fuzz build itself failed
+	fi
+	[ "$frc" != 0 ] && rc=$frc
 	if [ -z "$pass" ]; then
-		echo "0 passed, 1 failed"
+		echo "$fpass passed, $((1 + ffail)) failed"
 		return 1
 	fi
-	echo "$pass passed, $(( ${fail:-0} + ${err:-0} + ${xpass:-0} )) failed, ${skip:-0} skipped"
+	echo "$((pass + fpass)) passed, $(( ${fail:-0} + ${err:-0} + ${xpass:-0} + ffail )) failed, ${skip:-0} skipped"
 	return "$rc"
 }
 
