@@ -22,6 +22,8 @@ const char *fuzz_tmpdir(void);
 void fuzz_logs_off(void);
 /* Writes a whole file (created 0600, truncated). 0 or -errno. */
 int fuzz_write_file(const char *path, const void *data, size_t len);
+/* Copies a whole file. 0 or -errno. */
+int fuzz_copy_file(const char *from, const char *to);
 /* Removes every entry of dir (not recursive), keeping dir. */
 void fuzz_empty_dir(const char *dir);
 

@@ -13,7 +13,6 @@ FUZZ_CC ?= clang-14
 FUZZ_CXX ?= clang++-14
 FUZZ_SECONDS ?= 600
 FUZZ_CHECK_SECONDS ?= 20
-FUZZ_JOBS ?= 1
 
 F = $(top_srcdir)/tests/fuzz
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
@@ -64,16 +63,21 @@ $(O)/fuzz_%: $(O)/obj/fuzz_%.o $(O)/obj/fuzz_common.o $(O)/libgs_fuzz.a
 FUZZ_OPTS = -timeout=10 -rss_limit_mb=2560 -max_len=65536 -print_final_stats=1
 
 fuzz: fuzz-build
-	@mkdir -p $(O)/findings
-	@for t in $(FUZZ_TARGETS); do \
+	@mkdir -p $(O)/findings; fail=0; \
+	for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(O)/corpus/$$t; \
 		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
-		$(O)/fuzz_$$t $(FUZZ_OPTS) -dict=$(F)/$$t.dict -jobs=$(FUZZ_JOBS) \
+		$(O)/fuzz_$$t $(FUZZ_OPTS) -dict=$(F)/$$t.dict \
 			-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(O)/findings/$$t- \
-			$(O)/corpus/$$t $(F)/corpus/$$t 2>&1 | tee $(O)/fuzz-$$t.log | \
-			grep -E '^(==|INFO: Seed|#[0-9]+ *DONE|stat::|SUMMARY|Done)' ; \
-		grep -q '^stat::number_of_executed_units' $(O)/fuzz-$$t.log || exit 1; \
-	done
+			$(O)/corpus/$$t $(F)/corpus/$$t > $(O)/fuzz-$$t.log 2>&1 || fail=1; \
+		grep -E '^(==[0-9]+==|SUMMARY|.*runtime error)' $(O)/fuzz-$$t.log | head -n 5; \
+	done; \
+	echo "== results (logs: $(O)/fuzz-<target>.log)"; \
+	for t in $(FUZZ_TARGETS); do \
+		echo "$$t: $$(sed -n 's/^stat::number_of_executed_units: *//p' $(O)/fuzz-$$t.log) runs," \
+		     "$$(sed -n 's/^stat::average_exec_per_sec: *//p' $(O)/fuzz-$$t.log) exec/s," \
+		     "$$(ls $(O)/findings | grep -c "^$$t-") finding(s) in $(O)/findings"; \
+	done; exit $$fail
 
 # CI: every seed and regression input replayed once, then FUZZ_CHECK_SECONDS of fuzzing
 # per target from the seeds (a scratch corpus). Prints one "FUZZ PASS|FAIL: <target>"

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 static const char *rec_hash = "0123456789abcdef0123456789abcdef01234567";
@@ -82,25 +83,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	fuzz_empty_dir(dir);
-	if (catalog_open(dir, &cat) < 0)
-		abort();
+	mkdir(dir, 0700);
 	if (flag & 2) {
-		/* the known records, written by the catalog itself (other hashes) */
-		gs_catalog *known = fuzz_catalog();
+		/* the other known records, as the catalog itself wrote them (other hashes) */
+		(void)fuzz_catalog();
 		for (int i = 1; i < 3; i++) {
-			cat_record *r = NULL;
-			unsigned char *info = NULL;
-			size_t len = 0;
-			if (catalog_get(known, fuzz_known_hashes[i], &r) < 0 ||
-			    catalog_get_info(known, fuzz_known_hashes[i], &info, &len) < 0)
+			char from[700], to[700];
+			snprintf(from, sizeof from, "%s/known-catalog/%s.rec", fuzz_tmpdir(),
+				 fuzz_known_hashes[i]);
+			snprintf(to, sizeof to, "%s/%s.rec", dir, fuzz_known_hashes[i]);
+			if (fuzz_copy_file(from, to) < 0)
 				abort();
-			r->info = info;
-			if (catalog_put(cat, r) < 0)
-				abort();
-			cat_record_free(r);
 		}
 	}
-	catalog_close(cat);
 
 	if (flag & 1) {
 		const uint8_t *nul = memchr(data, '\0', size);

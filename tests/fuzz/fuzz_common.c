@@ -100,6 +100,21 @@ int fuzz_write_file(const char *path, const void *data, size_t len)
 	return 0;
 }
 
+int fuzz_copy_file(const char *from, const char *to)
+{
+	char buf[64 * 1024];
+	int fd = open(from, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof buf);
+	rc = n < 0 ? -errno : fuzz_write_file(to, buf, (size_t)n);
+	close(fd);
+	return rc;
+}
+
 char *fuzz_strndup(const uint8_t *data, size_t len)
 {
 	char *s = xmalloc(len + 1);
