@@ -2,8 +2,9 @@
 # setup.sh - the two Quick start commands: install every Debian package gostream needs to
 # build, run and test, build it, then either run the demo or the whole test suite.
 #   bash scripts/setup.sh demo   # deps + build + `gostream demo`
-#   bash scripts/setup.sh test   # deps + build (-Werror) + `make check` + `make
-#                                # fuzz-check`, last line "N passed, N failed, N skipped"
+#   bash scripts/setup.sh test   # deps + build (-Werror) + `make check`, `make
+#                                # fuzz-check`, then `make check` of an ASan build; last
+#                                # line "N passed, N failed, N skipped" (all three)
 #   bash scripts/setup.sh deps   # only the packages
 # Must run as root (apt-get) on Debian 12; safe to re-run.
 set -euo pipefail
@@ -59,39 +60,68 @@ build() {
 	make -j"$(nproc)"
 }
 
-run_tests() {
-	local log rc=0
+# make check in folder $1; adds its counts to P, F and S and prints the failures' logs.
+# Returns make's status.
+P=0 F=0 S=0
+suite() {
+	local dir=$1 log rc=0 pass fail err skip xpass
 	log=$(mktemp)
 	# Every package is installed now: a test that would skip for a missing one fails.
-	GS_NO_SKIP=1 make -j"$(nproc)" check 2>&1 | tee "$log" || rc=$?
-	local pass fail err skip xfail xpass
+	(cd "$dir" && GS_NO_SKIP=1 make -j"$(nproc)" check) 2>&1 | tee "$log" || rc=$?
 	pass=$(sed -n 's/^# PASS: *//p' "$log" | tail -n1)
 	fail=$(sed -n 's/^# FAIL: *//p' "$log" | tail -n1)
 	err=$(sed -n 's/^# ERROR: *//p' "$log" | tail -n1)
 	xpass=$(sed -n 's/^# XPASS: *//p' "$log" | tail -n1)
 	skip=$(sed -n 's/^# SKIP: *//p' "$log" | tail -n1)
 	rm -f "$log"
-	if [ "$rc" != 0 ] && [ -f test-suite.log ]; then
-		echo "---- test-suite.log (failures) ----"
-		cat test-suite.log
+	if [ "$rc" != 0 ] && [ -f "$dir/test-suite.log" ]; then
+		echo "---- $dir/test-suite.log (failures) ----"
+		cat "$dir/test-suite.log"
 	fi
+	if [ -z "$pass" ]; then
+		F=$((F + 1))    # the suite did not run
+		return 1
+	fi
+	P=$((P + pass))
+	F=$((F + ${fail:-0} + ${err:-0} + ${xpass:-0}))
+	S=$((S + ${skip:-0}))
+	return "$rc"
+}
+
+run_tests() {
+	local rc=0
+	suite . || rc=$?
+
 	# The fuzz targets (clang build in fuzz-build/): every corpus input replayed, then
 	# FUZZ_CHECK_SECONDS of fuzzing each; one test per target in the counts.
 	local flog frc=0 fpass ffail
 	flog=$(mktemp)
-	make fuzz-check 2>&1 | tee "$flog" || frc=$?
+	make -j"$(nproc)" fuzz-check 2>&1 | tee "$flog" || frc=$?
 	fpass=$(grep -c '^FUZZ PASS:' "$flog" || true)
 	ffail=$(grep -c '^FUZZ FAIL:' "$flog" || true)
 	rm -f "$flog"
 	if [ "$frc" != 0 ] && [ "$ffail" = 0 ]; then
 		ffail=1         # the fuzz build itself failed
 	fi
+	P=$((P + fpass))
+	F=$((F + ffail))
 	[ "$frc" != 0 ] && rc=$frc
-	if [ -z "$pass" ]; then
-		echo "$fpass passed, $((1 + ffail)) failed"
-		return 1
+
+	# The whole suite again on a second build with ASan + UBSan (LeakSanitizer on; the
+	# tests fail on any sanitizer report), from a copy of the distributed sources in
+	# build-asan/ (this tree is configured in place, so no VPATH build beside it).
+	# No -Werror there: gcc's -Wformat-overflow misfires under -fsanitize.
+	echo "---- ASan + UBSan build (build-asan/) ----"
+	rm -rf build-asan
+	if make distdir distdir=build-asan > /dev/null &&
+	   (cd build-asan && ./configure --enable-asan > /dev/null && make -j"$(nproc)" > /dev/null); then
+		suite build-asan || rc=$?
+	else
+		echo "setup.sh: the ASan build failed" >&2
+		F=$((F + 1))
+		rc=1
 	fi
-	echo "$((pass + fpass)) passed, $(( ${fail:-0} + ${err:-0} + ${xpass:-0} + ffail )) failed, ${skip:-0} skipped"
+	echo "$P passed, $F failed, $S skipped"
 	return "$rc"
 }
 
