@@ -192,3 +192,20 @@ GS_FAULT_TESTS = tests/integration/fault_kill.sh tests/integration/fault_disk.sh
 	tests/integration/fault_seeder.sh
 TESTS += $(GS_FAULT_TESTS)
 EXTRA_DIST += $(GS_FAULT_TESTS)
+
+# `make fuzz` (FUZZ_SECONDS per target, default 600) and `make fuzz-check` (corpus replay
+# + FUZZ_CHECK_SECONDS per target, the CI's): the libFuzzer targets of tests/fuzz, built
+# by clang into fuzz-build/ apart from this build (tests/fuzz/fuzz.mk, README.md there).
+GS_FUZZ_MAKE = $(MAKE) -f $(abs_top_srcdir)/tests/fuzz/fuzz.mk \
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	PKG_CFLAGS='$(MHD_CFLAGS) $(XML_CFLAGS) $(CJSON_CFLAGS) $(CURL_CFLAGS) $(ZLIB_CFLAGS) $(FUSE_CFLAGS)' \
+	FUZZ_FUSE='$(GS_FUSE_LIB)' \
+	LT_CFLAGS='$(LIBTORRENT_CFLAGS)' PKG_LIBS='$(LIBTORRENT_LIBS) $(GS_LIBS)'
+fuzz fuzz-check fuzz-build: config.h
+	+$(GS_FUZZ_MAKE) $@
+.PHONY: fuzz fuzz-check fuzz-build
+EXTRA_DIST += tests/fuzz
+clean-local: clean-fuzz
+clean-fuzz:
+	-rm -rf fuzz-build
+.PHONY: clean-fuzz

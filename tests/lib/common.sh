@@ -7,6 +7,11 @@
 : "${TOP_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 PY=/usr/bin/python3
 
+# Time bounds of performance checks are multiplied by this: an ASan + UBSan build
+# (--enable-asan) does the same work several times slower.
+GS_TIME_SCALE=1
+ldd "$GOSTREAM" 2>/dev/null | grep -q libasan && GS_TIME_SCALE=5
+
 T=$(mktemp -d /tmp/gs-test.XXXXXX)
 GS_PID=
 GS_PIDS=()
