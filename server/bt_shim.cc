@@ -2845,47 +2845,6 @@ int bt_engine_set_ip_filter(bt_engine *e, const bt_ip4_range *v4, size_t n4,
 		return 0;
 	} catch (std::bad_alloc const &) {
 		return -ENOMEM;
-
-int bt_link_parse(const char *link, bt_info **out, char *err, size_t errlen) noexcept
-{
-	try {
-		bt_link_kind kind = bt_link_classify(link);
-		if (kind != BT_LINK_MAGNET && kind != BT_LINK_HASH) {
-			set_err(err, errlen, "%s", kind == BT_LINK_INVALID ? "empty link" :
-				"not a magnet link or info-hash");
-			return -EINVAL;
-		}
-		std::string uri = link;
-		if (kind == BT_LINK_HASH)
-			uri = std::string("magnet:?xt=urn:btih:") + link;
-		lt::error_code ec;
-		lt::add_torrent_params atp = lt::parse_magnet_uri(uri, ec);
-		if (ec) {
-			set_err(err, errlen, "malformed magnet link: %s", ec.message().c_str());
-			return -EINVAL;
-		}
-		if (!atp.info_hashes.has_v1()) {
-			set_err(err, errlen, "magnet without a v1 info-hash (btih) is not supported");
-			return -ENOTSUP;
-		}
-		auto *i = static_cast<bt_info *>(calloc(1, sizeof(bt_info)));
-		if (!i)
-			std::abort();
-		snprintf(i->hash, sizeof i->hash, "%s", hex_of(atp.info_hashes.v1).c_str());
-		i->name = dup_cstr(atp.name);
-		i->peers = static_cast<char **>(calloc(atp.peers.size() + 1, sizeof(char *)));
-		i->trackers = static_cast<char **>(calloc(atp.trackers.size() + 1, sizeof(char *)));
-		if (!i->peers || !i->trackers)
-			std::abort();
-		for (auto const &ep : atp.peers)
-			i->peers[i->num_peers++] = dup_cstr(ep_str(ep));
-		for (auto const &tr : atp.trackers)
-			i->trackers[i->num_trackers++] = dup_cstr(tr);
-		*out = i;
-		return 0;
-	} catch (std::exception const &ex) {
-		set_err(err, errlen, "%s", ex.what());
-		return -EIO;
 	} catch (...) {
 		return -EIO;
 	}
@@ -2941,3 +2900,47 @@ int bt_engine_set_listen_port(bt_engine *e, int port) noexcept
 
 } /* extern "C" */
 
+int bt_link_parse(const char *link, bt_info **out, char *err, size_t errlen) noexcept
+{
+	try {
+		bt_link_kind kind = bt_link_classify(link);
+		if (kind != BT_LINK_MAGNET && kind != BT_LINK_HASH) {
+			set_err(err, errlen, "%s", kind == BT_LINK_INVALID ? "empty link" :
+				"not a magnet link or info-hash");
+			return -EINVAL;
+		}
+		std::string uri = link;
+		if (kind == BT_LINK_HASH)
+			uri = std::string("magnet:?xt=urn:btih:") + link;
+		lt::error_code ec;
+		lt::add_torrent_params atp = lt::parse_magnet_uri(uri, ec);
+		if (ec) {
+			set_err(err, errlen, "malformed magnet link: %s", ec.message().c_str());
+			return -EINVAL;
+		}
+		if (!atp.info_hashes.has_v1()) {
+			set_err(err, errlen, "magnet without a v1 info-hash (btih) is not supported");
+			return -ENOTSUP;
+		}
+		auto *i = static_cast<bt_info *>(calloc(1, sizeof(bt_info)));
+		if (!i)
+			std::abort();
+		snprintf(i->hash, sizeof i->hash, "%s", hex_of(atp.info_hashes.v1).c_str());
+		i->name = dup_cstr(atp.name);
+		i->peers = static_cast<char **>(calloc(atp.peers.size() + 1, sizeof(char *)));
+		i->trackers = static_cast<char **>(calloc(atp.trackers.size() + 1, sizeof(char *)));
+		if (!i->peers || !i->trackers)
+			std::abort();
+		for (auto const &ep : atp.peers)
+			i->peers[i->num_peers++] = dup_cstr(ep_str(ep));
+		for (auto const &tr : atp.trackers)
+			i->trackers[i->num_trackers++] = dup_cstr(tr);
+		*out = i;
+		return 0;
+	} catch (std::exception const &ex) {
+		set_err(err, errlen, "%s", ex.what());
+		return -EIO;
+	} catch (...) {
+		return -EIO;
+	}
+}
