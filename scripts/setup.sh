@@ -21,7 +21,11 @@ run_pkgs=(fuse3 ffmpeg ca-certificates iptables)
 # which --no-install-recommends leaves out).
 test_pkgs=(curl python3 python3-libtorrent mkvtoolnix procps iproute2 util-linux
 	rclone davfs2 litmus samba samba-vfs-modules smbclient python3-prometheus-client
-	chromium fonts-dejavu-core nodejs npm)
+	chromium fonts-dejavu-core)
+# Node.js + npm for the browser tests' driver: the machine's own when it has one (e.g. a
+# NodeSource nodejs, which bundles npm and conflicts with Debian's npm package), else
+# Debian's.
+command -v npm > /dev/null 2>&1 || test_pkgs+=(nodejs npm)
 # clang with libFuzzer and the sanitizer runtimes: the fuzz targets (tests/fuzz).
 test_pkgs+=(clang-14 libclang-rt-14-dev)
 
