@@ -146,6 +146,8 @@ int api_reply_add_error(struct http_req *r, int rc, const char *err)
 {
 	if (rc == -ETIMEDOUT)
 		return http_reply_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "%s", err);
+	if (rc == -ENOSPC)      /* the catalog's disk is full (torrents_add) */
+		return http_reply_error(r, MHD_HTTP_INSUFFICIENT_STORAGE, "%s", err);
 	return http_reply_error(r, rc == -EINVAL || rc == -ENOENT ? MHD_HTTP_BAD_REQUEST :
 				http_status_from_errno(rc), "%s", err[0] ? err : strerror(-rc));
 }
@@ -296,6 +298,14 @@ static int action_set(struct http_req *r, gs_torrents *t, const cJSON *body)
 		rec->category = (enum cat_category)cat;
 	rc = catalog_put(torrents_catalog(t), rec);
 	cat_record_free(rec);
+	/* a record that cannot be stored is the server's failure (507 full, 500 read-only
+	 * or unwritable), never a 403 that blames the request */
+	if (rc == -ENOSPC || rc == -EDQUOT)
+		return http_reply_error(r, MHD_HTTP_INSUFFICIENT_STORAGE,
+					"set: cannot store the catalog record: %s", strerror(-rc));
+	if (rc == -EROFS || rc == -EACCES || rc == -EPERM || rc == -EIO)
+		return http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					"set: cannot store the catalog record: %s", strerror(-rc));
 	if (rc < 0)
 		return http_reply_error(r, http_status_from_errno(rc), "set: %s", strerror(-rc));
 	return reply_status_of(r, t, hash);
@@ -345,8 +355,11 @@ static int action_rem(struct http_req *r, gs_torrents *t, const cJSON *body)
 	cat_record_free(rec);
 	if (rc == -ENOENT)
 		return http_reply_error(r, MHD_HTTP_NOT_FOUND, "unknown torrent hash \"%s\"", hash);
+	/* anything else is the catalog's storage failing (e.g. a read-only state dir): the
+	 * server's error, 500, not a 403 that blames the request */
 	if (rc < 0)
-		return http_reply_error(r, http_status_from_errno(rc), "rem: %s", strerror(-rc));
+		return http_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					"rem: cannot remove the catalog record: %s", strerror(-rc));
 	log_info("rem %s", hash);
 	return http_reply_text(r, MHD_HTTP_OK, "application/json", "{}\n");
 }

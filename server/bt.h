@@ -151,6 +151,12 @@ int bt_engine_add_torrent_bytes(bt_engine *e, const void *buf, size_t len,
 int bt_engine_load(bt_engine *e, const void *info_dict, size_t len,
 		const char *const *peers, const char *const *trackers,
 		bt_torrent **out, char *err, size_t errlen) BT_NOEXCEPT;
+/* Pure: parses a magnet link or 40-hex info-hash as bt_engine_add does before it asks
+ * peers for the info dict (libtorrent's parse_magnet_uri, the v1 check), without an
+ * engine or any I/O. *out gets hash, name (dn), peers (x.pe) and trackers (tr), no
+ * files; free with bt_info_free. -EINVAL (other links, malformed: reason in err),
+ * -ENOTSUP (no v1 hash). For validation before an add, and the fuzz target. */
+int bt_link_parse(const char *link, bt_info **out, char *err, size_t errlen) BT_NOEXCEPT;
 /* Takes the torrent out of the engine (and the session); fails -EBUSY while open. */
 int bt_torrent_forget(bt_torrent *t) BT_NOEXCEPT;
 

@@ -26,11 +26,13 @@
 #include <libtorrent/peer_connection.hpp>
 #include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/peer_info.hpp>
+#include <libtorrent/peer_list.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/session_params.hpp>
 #include <libtorrent/settings_pack.hpp>
 #include <libtorrent/storage_defs.hpp>
 #include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent.hpp>
 #include <libtorrent/torrent_info.hpp>
 #include <libtorrent/torrent_peer.hpp>
 #include <libtorrent/torrent_status.hpp>
@@ -370,6 +372,162 @@ struct blame_guard final : lt::torrent_plugin {
 private:
 	piece_store &m_st;
 	std::shared_ptr<tstore> m_ts;
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Dialling: TCP first, uTP when TCP failed                                              */
+
+/* libtorrent 2.0.8 dials every new peer over uTP first (torrent_peer::supports_utp starts
+ * true) and falls back to TCP only when the uTP connect times out. A peer that accepts
+ * TCP only and drops the uTP SYN (a seeder with uTP off, a firewall that drops UDP) cost
+ * 4-5 s before the first byte, on every wake and after every restart (measured, B3:
+ * first 64 KiB p50 3.9 s after add, 4.9 s after a restart; magnet add 4.6 s; 60-90 ms
+ * against a seeder that answers uTP). Choice, by measurement and for a streaming client:
+ *  - TCP first: a refused TCP connect fails in one round trip; on loopback libtorrent's
+ *    uTP moves ~7 MB/s against ~600 MB/s over TCP (raw python3-libtorrent, 64 MiB), and
+ *    uTP's LEDBAT congestion control deliberately yields to every other flow, which is
+ *    right for a background download and wrong for a player that needs the bitrate now.
+ *  - uTP stays on: a peer whose TCP dial timed out or was closed before the handshake
+ *    is dialled over uTP next (libtorrent's own back-off, min_reconnect_time x (failures
+ *    + 1)), and first from then on if uTP worked (tcp_first_state); a peer that
+ *    confirmed uTP keeps it; incoming uTP is accepted as before.
+ *  Rejected: both at once (libtorrent keeps one connection per peer entry, the second
+ *  dial would be a duplicate it drops); a shorter utp_connect_timeout (still ~0.5 s per
+ *  TCP-only peer on each wake, and lost uTP peers on long round trips); remembering the
+ *  transport per persisted peer (TCP first needs nothing remembered for peers that take
+ *  TCP, which is nearly all; a uTP-only peer costs one refused TCP connect).
+ * libtorrent has no setting for this; the flag lives in torrent_peer (peer_list, on the
+ * network thread). on_add_peer runs in torrent::add_peer right after the entry exists
+ * and before any connect; the peer list is a protected member of torrent_hot_members, a
+ * private base of torrent (installed 2.0.8 headers, all inline: no unexported symbol). */
+struct peer_list_of final : lt::torrent_hot_members {
+	static lt::peer_list *get(lt::torrent *t)
+	{
+		/* a C-style cast may name a private base; the member through this derived type */
+		auto *hot = (lt::torrent_hot_members *)t;
+		return (hot->*(&peer_list_of::m_peer_list)).get();
+	}
+};
+
+bool peer_at(const lt::torrent_peer *p, const lt::address &a)
+{
+	if (p->is_i2p_addr)
+		return false;
+	if (p->is_v6_addr)
+		return a.is_v6() && lt::address_v6(static_cast<const lt::ipv6_peer *>(p)->addr) == a.to_v6();
+	return a.is_v4() && static_cast<const lt::ipv4_peer *>(p)->addr == a.to_v4();
+}
+
+/* Which peers to dial over uTP first, for the engine's life (a wake re-adds the torrent
+ * and libtorrent forgets everything it learnt about its peers). A peer lands in tcp_failed
+ * when a TCP dial timed out or was closed before the BitTorrent handshake (a peer that
+ * takes uTP only: libtorrent with incoming TCP off accepts and closes at once; or TCP
+ * blocked on the way), and in utp_first once a uTP dial then reached the handshake. A
+ * refused TCP connect is a peer that is down (nothing listens), not a uTP-only one:
+ * counted as neither (measured, engine_reconnect: a restarting seeder marked uTP was
+ * dialled over uTP when it came back TCP-only, 10 s instead of < 8). Network thread. */
+struct tcp_first_state {
+	std::set<lt::tcp::endpoint> tcp_failed, utp_first;
+	void handshake(lt::tcp::endpoint const &ep, bool utp)
+	{
+		if (!utp) {
+			tcp_failed.erase(ep);
+			utp_first.erase(ep);
+		} else if (tcp_failed.count(ep) && utp_first.size() < 4096) {
+			utp_first.insert(ep);
+		}
+	}
+	void tcp_failure(lt::tcp::endpoint const &ep)
+	{
+		if (tcp_failed.size() < 4096)
+			tcp_failed.insert(ep);
+	}
+};
+
+/* The TCP dial got no peer: timed out, or the remote end closed or reset it before the
+ * handshake. Not a refusal (see tcp_first_state) and not our own aborts (a torrent put to
+ * sleep or reloaded while dialling). */
+bool tcp_dial_failed(lt::error_code const &ec)
+{
+	namespace ae = boost::asio::error;
+	return ec == ae::connection_reset || ec == ae::eof || ec == ae::timed_out
+		|| ec == ae::host_unreachable || ec == ae::network_unreachable
+		|| ec == lt::errors::timed_out || ec == lt::errors::timed_out_no_handshake;
+}
+
+struct tcp_first_peer final : lt::peer_plugin {
+	tcp_first_peer(std::shared_ptr<tcp_first_state> st, lt::peer_connection_handle const &pc,
+			bool utp)
+		: m_st(std::move(st)), m_pc(pc), m_utp(utp) {}
+	bool on_handshake(lt::span<char const>) override
+	{
+		m_handshake = true;
+		m_st->handshake(m_pc.remote(), m_utp);
+		return true;
+	}
+	void on_disconnect(lt::error_code const &ec) override
+	{
+		if (m_handshake || m_utp || !tcp_dial_failed(ec))
+			return;
+		/* the next attempt to this peer goes over uTP */
+		std::shared_ptr<lt::peer_connection> pc = m_pc.native_handle();
+		lt::torrent_peer *tp = pc ? pc->peer_info_struct() : nullptr;
+		if (tp)
+			tp->supports_utp = true;
+		m_st->tcp_failure(m_pc.remote());
+	}
+
+private:
+	std::shared_ptr<tcp_first_state> m_st;
+	lt::peer_connection_handle m_pc;
+	bool m_utp;
+	bool m_handshake = false;
+};
+
+struct tcp_first_torrent final : lt::torrent_plugin {
+	tcp_first_torrent(std::shared_ptr<tcp_first_state> st, lt::torrent *t)
+		: m_st(std::move(st)), m_t(t) {}
+	void on_add_peer(lt::tcp::endpoint const &ep, lt::peer_source_flags_t, lt::add_peer_flags_t fl) override
+	{
+		if (!m_t || (fl & lt::torrent_plugin::filtered))
+			return;
+		lt::peer_list *pl = peer_list_of::get(m_t);
+		if (!pl)
+			return;
+		bool utp = m_st->utp_first.count(ep) > 0;
+		for (lt::torrent_peer *p : *pl)
+			/* never dialled, or every dial so far worked: TCP first (failcount > 0 with
+			 * uTP on is our fallback after a failed TCP connect, left alone) */
+			if (peer_at(p, ep.address()) && !p->connection && p->failcount == 0
+					&& !p->confirmed_supports_utp)
+				p->supports_utp = utp;
+	}
+	std::shared_ptr<lt::peer_plugin> new_connection(lt::peer_connection_handle const &pc) override
+	{
+		if (!pc.is_outgoing())
+			return nullptr;
+		std::shared_ptr<lt::peer_connection> c = pc.native_handle();
+		lt::torrent_peer *tp = c ? c->peer_info_struct() : nullptr;
+		if (!tp)
+			return nullptr;
+		/* what torrent::connect_to_peer just chose (it reads these flags) */
+		return std::make_shared<tcp_first_peer>(m_st, pc,
+			tp->supports_utp || tp->confirmed_supports_utp);
+	}
+
+private:
+	std::shared_ptr<tcp_first_state> m_st;
+	lt::torrent *m_t;                /* owns this plugin */
+};
+
+struct tcp_first final : lt::plugin {
+	std::shared_ptr<lt::torrent_plugin> new_torrent(lt::torrent_handle const &h, lt::client_data_t) override
+	{
+		return std::make_shared<tcp_first_torrent>(m_st, h.native_handle().get());
+	}
+
+private:
+	std::shared_ptr<tcp_first_state> m_st = std::make_shared<tcp_first_state>();
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -806,6 +964,11 @@ struct bt_torrent {
 	 * 2.0.8 then keeps those seeds out of its connect candidates even after pieces are
 	 * wanted again (peer_list's cached m_finished), so the reader would wait forever. */
 	bool idle_paused = false;
+	/* libtorrent finished checking this activation (torrent_checked_alert): a resume
+	 * before that finds the torrent not yet wanting peers, its connect boost connects
+	 * nobody, and the first dial waits for the session's one-second connection round
+	 * (measured: first byte 0.1-1.0 s, 5-40 ms once resumed after the check) */
+	bool checked = false;
 	int64_t stall_since = 0;       /* a reader has waited with no peer / no block since */
 	int64_t last_kick = 0;
 	int kicks_in_row = 0;
@@ -892,6 +1055,11 @@ lt::settings_pack make_pack(const bt_settings &s)
 	 * waited. smart_ban (blocks compared once the piece passes, see copy_blocks) and the
 	 * single-sender ban catch the corrupting peer without it. */
 	p.set_bool(lt::settings_pack::use_parole_mode, false);
+	/* A peer's request queue holds this many seconds of its download rate (default 3):
+	 * a block asked for after a seek waits behind it (6 MiB at 2 MiB/s). One second
+	 * still covers any round trip under a second at any rate (the queue scales with the
+	 * peer's rate; max_out_request_queue caps it). */
+	p.set_int(lt::settings_pack::request_queue_time, 1);
 	p.set_int(lt::settings_pack::request_timeout, 10);
 	p.set_int(lt::settings_pack::piece_timeout, 10);
 	return p;
@@ -1123,6 +1291,7 @@ int activate_locked(bt_torrent *t, const char *const *extra_peers, const std::ve
 	/* resumed by update_window_locked once the reader's deadlines are set: the first
 	 * requests then go to the piece the reader waits for, not a random wanted one */
 	t->idle_paused = true;
+	t->checked = false;
 	set_active(t, true);
 	t->stall_since = 0;
 	t->deadlined.clear();
@@ -1235,6 +1404,7 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 			w = &c;
 			break;
 		}
+	bool fresh = !w;
 	if (!w) {
 		/* a seek, or a new reader: take a free or the least recently used window */
 		w = &t->win[0];
@@ -1287,8 +1457,16 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 	for (int p : t->deadlined)
 		if (!want.count(p))
 			dropped.push_back(p);
-	for (int p : want)
-		prios.push_back({lt::piece_index_t(p), lt::top_priority});
+	/* Priorities in reading order, the moving reader's window above the others:
+	 * libtorrent asks for time-critical (deadline) pieces only once a second
+	 * (torrent::second_tick); in between its regular picker refills each peer's request
+	 * queue (seconds of that peer's rate) from the highest priority, rarest first. With
+	 * the whole window and every other window at the top, the piece the reader waits for
+	 * got a fifth of the swarm, behind queues of the place a seeking player left. */
+	for (int p : want) {
+		int pr = p >= w->head && p <= w->end ? std::max(4, 7 - (p - w->head)) : 3;
+		prios.push_back({lt::piece_index_t(p), lt::download_priority_t(std::uint8_t(pr))});
+	}
 	{
 		/* Abandoned pieces go back to priority 0, unless blocks of them are already here:
 		 * those must complete, since a partial piece cannot be evicted safely. */
@@ -1306,8 +1484,26 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 		t->deadlined.erase(p);
 	}
 	int step = prio ? 20 : 100;
+	/* A seek (a new window while others hold deadlines): the other windows' deadlines are
+	 * due or overdue (set when their reader was there), libtorrent serves the most overdue
+	 * time-critical piece first, and every peer already has seconds of requests for them
+	 * in flight (request_queue_time: 3 s of its rate; 6 MiB at 2 MiB/s). Measured, B11:
+	 * seeks 0.1-3.1 s to the first 1 MiB. So all deadlines go, and the new window's are
+	 * set alone: libtorrent's first time-critical piece after none triggers its
+	 * cancel_non_critical(), which cancels every request in flight for other pieces.
+	 * The other windows keep their priority (and stay in t->deadlined); a reader still
+	 * reading there sets its window's deadlines again with its next read. */
+	bool seek = false;
+	if (fresh)
+		for (auto const &c : t->win)
+			if (c.valid && &c != w)
+				seek = true;
+	if (seek && !t->deadlined.empty())
+		t->h.clear_piece_deadlines();
 	for (auto const &c : t->win) {
 		if (!c.valid)
+			continue;
+		if (seek && &c != w)
 			continue;
 		for (int p = c.head; p <= c.end; p++) {
 			if (have[size_t(p)])
@@ -1319,7 +1515,9 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 			t->deadlined.insert(p);
 		}
 	}
-	if (t->idle_paused && !t->deadlined.empty()) {
+	log_debug("bt: %s: window %d-%d, %s", t->hex.c_str(), w->head, w->end,
+		!t->idle_paused ? "running" : t->checked ? "resumed" : "resumes once checked");
+	if (t->idle_paused && t->checked && !t->deadlined.empty()) {
 		t->idle_paused = false;
 		t->h.resume();
 	}
@@ -1527,6 +1725,28 @@ void housekeeping(bt_engine *e)
 		release_observers(e);
 }
 
+/* An activation is checked: resume it now if a reader already set deadlines (see
+ * bt_torrent::checked). */
+void on_checked(bt_engine *e, lt::torrent_handle const &h)
+{
+	std::string hex = hex_of(h.info_hashes().v1);
+	std::lock_guard<std::mutex> eg(e->mu);
+	auto it = e->torrents.find(hex);
+	if (it == e->torrents.end())
+		return;
+	bt_torrent *t = it->second;
+	std::lock_guard<std::mutex> tg(t->mu);
+	if (!t->active || t->h != h)
+		return;
+	t->checked = true;
+	log_debug("bt: %s: checked%s", t->hex.c_str(),
+		t->idle_paused && !t->deadlined.empty() ? ", resumed for the reader" : "");
+	if (t->idle_paused && !t->deadlined.empty()) {
+		t->idle_paused = false;
+		t->h.resume();
+	}
+}
+
 void engine_main(bt_engine *e)
 {
 	int64_t last_house = 0;
@@ -1551,6 +1771,8 @@ void engine_main(bt_engine *e)
 				log_warn("bt: %s", a->message().c_str());
 			} else if (auto *hf = lt::alert_cast<lt::hash_failed_alert>(a)) {
 				log_warn("bt: %s", hf->message().c_str());
+			} else if (auto *tc = lt::alert_cast<lt::torrent_checked_alert>(a)) {
+				on_checked(e, tc->handle);
 			} else if (auto *te = lt::alert_cast<lt::torrent_error_alert>(a)) {
 				log_error("bt: %s", te->message().c_str());
 			} else if (lt::alert_cast<lt::file_error_alert>(a)) {
@@ -1691,7 +1913,16 @@ int add_magnet(bt_engine *e, lt::add_torrent_params atp, const char *const *extr
 	}
 	bt_settings s = e->settings();
 	atp.save_path = ".";
-	atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
+	/* Added paused, its peers given after: a torrent without metadata takes
+	 * add_torrent_params::peers in torrent::start(), before session plugins are attached,
+	 * so tcp_first never saw them and the first dial went uTP (4.9 s against a TCP-only
+	 * seeder). connect_peer() goes through torrent::add_peer (tcp_first's hook), and the
+	 * resume after it runs libtorrent's connect boost at once instead of waiting for the
+	 * one-second connection round (measured 1.0 s against a uTP-capable seeder). */
+	std::vector<lt::tcp::endpoint> dial;
+	dial.swap(atp.peers);
+	atp.flags &= ~lt::torrent_flags::auto_managed;
+	atp.flags |= lt::torrent_flags::paused;
 	/* metadata only: no piece is requested while we wait */
 	atp.flags |= lt::torrent_flags::upload_mode | lt::torrent_flags::default_dont_download;
 	if (!s.enable_pex)
@@ -1706,6 +1937,9 @@ int add_magnet(bt_engine *e, lt::add_torrent_params atp, const char *const *extr
 		set_err(err, errlen, "cannot add magnet: %s", ec.message().c_str());
 		return -EIO;
 	}
+	for (auto const &ep : dial)
+		h.connect_peer(ep);
+	h.resume();
 	e->metadata_fetches++;
 	int64_t deadline = now_ms() + int64_t(s.metadata_timeout_s) * 1000;
 	std::shared_ptr<const lt::torrent_info> got;
@@ -1835,6 +2069,8 @@ int bt_engine_create(const bt_settings *s, bt_engine **out) noexcept
 				lt::counters &) -> std::unique_ptr<lt::disk_interface> {
 			return std::unique_ptr<lt::disk_interface>(new ram_disk_io(ioc, *st));
 		};
+		/* every torrent, metadata fetches included: see tcp_first */
+		sp.extensions.push_back(std::make_shared<tcp_first>());
 		e->ses.reset(new lt::session(std::move(sp)));
 		e->th = std::thread(engine_main, e);
 		*out = e;
@@ -2663,3 +2899,48 @@ int bt_engine_set_listen_port(bt_engine *e, int port) noexcept
 }
 
 } /* extern "C" */
+
+int bt_link_parse(const char *link, bt_info **out, char *err, size_t errlen) noexcept
+{
+	try {
+		bt_link_kind kind = bt_link_classify(link);
+		if (kind != BT_LINK_MAGNET && kind != BT_LINK_HASH) {
+			set_err(err, errlen, "%s", kind == BT_LINK_INVALID ? "empty link" :
+				"not a magnet link or info-hash");
+			return -EINVAL;
+		}
+		std::string uri = link;
+		if (kind == BT_LINK_HASH)
+			uri = std::string("magnet:?xt=urn:btih:") + link;
+		lt::error_code ec;
+		lt::add_torrent_params atp = lt::parse_magnet_uri(uri, ec);
+		if (ec) {
+			set_err(err, errlen, "malformed magnet link: %s", ec.message().c_str());
+			return -EINVAL;
+		}
+		if (!atp.info_hashes.has_v1()) {
+			set_err(err, errlen, "magnet without a v1 info-hash (btih) is not supported");
+			return -ENOTSUP;
+		}
+		auto *i = static_cast<bt_info *>(calloc(1, sizeof(bt_info)));
+		if (!i)
+			std::abort();
+		snprintf(i->hash, sizeof i->hash, "%s", hex_of(atp.info_hashes.v1).c_str());
+		i->name = dup_cstr(atp.name);
+		i->peers = static_cast<char **>(calloc(atp.peers.size() + 1, sizeof(char *)));
+		i->trackers = static_cast<char **>(calloc(atp.trackers.size() + 1, sizeof(char *)));
+		if (!i->peers || !i->trackers)
+			std::abort();
+		for (auto const &ep : atp.peers)
+			i->peers[i->num_peers++] = dup_cstr(ep_str(ep));
+		for (auto const &tr : atp.trackers)
+			i->trackers[i->num_trackers++] = dup_cstr(tr);
+		*out = i;
+		return 0;
+	} catch (std::exception const &ex) {
+		set_err(err, errlen, "%s", ex.what());
+		return -EIO;
+	} catch (...) {
+		return -EIO;
+	}
+}

@@ -926,6 +926,17 @@ int catalog_open(const char *dir, gs_catalog **out)
 		goto fail;
 	}
 	cat->lock_fd = openat(cat->dir_fd, "catalog.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (cat->lock_fd < 0 && errno == EROFS) {
+		/* A read-only state dir (a disk remounted read-only after errors): the titles
+		 * stay readable and streamable; each add/set/rem fails with its reason. flock
+		 * works on a read-only descriptor of the existing lock file. */
+		cat->lock_fd = openat(cat->dir_fd, "catalog.lock", O_RDONLY | O_CLOEXEC);
+		if (cat->lock_fd >= 0)
+			log_error("catalog: %s is on a read-only file system: records cannot be "
+				  "added, changed or removed until it is writable", dir);
+		else
+			errno = EROFS;
+	}
 	if (cat->lock_fd < 0) {
 		rc = -errno;
 		goto fail;

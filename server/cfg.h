@@ -65,6 +65,7 @@ struct gs_config {
 	/* Discovery (disc_*.c): services, schedules and the original's selection rules. */
 	struct {
 		char *tmdb_base_url, *torrentio_base_url, *plex_discover_url, *plex_library_root;
+		char *tmdb_image_base_url;
 		long long plex_tv_library_id;
 		char *movies_schedule, *tv_schedule, *watchlist_schedule;
 		char **languages, **regions;

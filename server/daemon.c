@@ -250,6 +250,7 @@ static int make_handlers(gs_daemon *d)
 		.library = d->library,
 		.streams = d->streams,
 		.settings = d->settings,
+		.disc = d->disc,
 		.ports = &d->ports,
 		.restart = request_restart,
 		.restart_arg = d,

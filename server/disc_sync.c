@@ -655,6 +655,7 @@ struct add_req {
 	const char *title;              /* catalog title: "Heat (1995)", "Show (2020)" */
 	const char *imdb;
 	int64_t tmdb;
+	const char *poster;             /* TMDB poster_path or NULL */
 	int season, episode;
 	const char *replaces;           /* hash of the record an upgrade replaces, or NULL */
 	char key[96];
@@ -716,7 +717,11 @@ static int apply_add(gs_disc *d, struct run *r, const struct add_req *a,
 	cat_record *have = NULL;
 	char hash[41];
 	int rc;
+	/* The record keeps the full image URL, so the pages need not know TMDB's layout. */
+	char *poster = a->poster && d->cfg->disc.tmdb_image_base_url[0] ?
+		xasprintf("%s%s", d->cfg->disc.tmdb_image_base_url, a->poster) : NULL;
 
+	m.poster = poster;
 	if (a->imdb && !*a->imdb)
 		m.imdb = NULL;
 	if (catalog_get(torrents_catalog(d->t), s->hash, &have) == 0) {
@@ -749,6 +754,7 @@ done:
 out:
 	free(link);
 	free(data);
+	free(poster);
 	return rc;
 }
 
@@ -912,7 +918,7 @@ static void do_movie(gs_disc *d, struct run *r, struct disc_title *t, int min_se
 	struct cand c = { .kind = "movie", .tmdb = t->tmdb, .imdb = t->imdb, .title = t->title,
 			  .year = t->year };
 	char err[512], pend[41], title[600];
-	struct add_req a = { .tv = false, .kind = "movie", .tmdb = t->tmdb };
+	struct add_req a = { .tv = false, .kind = "movie", .tmdb = t->tmdb, .poster = t->poster };
 	struct disc_stream *v = NULL;
 	size_t n = 0;
 	struct rules rl;
@@ -999,7 +1005,7 @@ static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_see
 		struct disc_stream *v = NULL;
 		size_t n = 0;
 		struct add_req a = { .tv = true, .kind = "season", .title = title, .imdb = t->imdb,
-				     .tmdb = t->tmdb, .season = S };
+				     .tmdb = t->tmdb, .poster = t->poster, .season = S };
 		c.kind = "season";
 		c.season = S;
 		c.episode = 0;

@@ -16,8 +16,10 @@
 
 void disc_titles_free(struct disc_title *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(v[i].title);
+		free(v[i].poster);
+	}
 	free(v);
 }
 
@@ -100,6 +102,11 @@ int tmdb_list(struct disc_tmdb *t, const char *path, const char *lang, const cha
 		d->tmdb = (int64_t)id->valuedouble;
 		d->title = xstrdup(name->valuestring);
 		d->year = year_of(r, show ? "first_air_date" : "release_date");
+		const cJSON *pp = cJSON_GetObjectItemCaseSensitive(r, "poster_path");
+		/* A path on TMDB's image server ("/abc.jpg"); anything else is not one. */
+		if (cJSON_IsString(pp) && pp->valuestring[0] == '/' && strlen(pp->valuestring) < 256 &&
+		    !strpbrk(pp->valuestring, " \"<>?#\\"))
+			d->poster = xstrdup(pp->valuestring);
 	}
 	cJSON_Delete(j);
 	return 0;

@@ -19,6 +19,7 @@ struct disc_title {
 	char imdb[16];                  /* "" = not known yet */
 	char *title;
 	int year;                       /* 0 = unknown */
+	char *poster;                   /* TMDB poster_path ("/abc.jpg") or NULL */
 };
 void disc_titles_free(struct disc_title *v, size_t n);
 

@@ -96,8 +96,14 @@ static int load_file(struct gs_config *c, const char *path, cJSON **saved, int *
 		return rc;
 	}
 	*found = 1;
-	buf = xmalloc(SETTINGS_MAX_FILE + 1);
-	size_t n = fread(buf, 1, SETTINGS_MAX_FILE + 1, fp);
+	/* A buffer for the size fstat saw (+1 to see it grew past the cap), not the cap:
+	 * 1 MiB per load made the cfg fuzz target 6x slower under ASan. */
+	struct stat st;
+	size_t cap = SETTINGS_MAX_FILE + 1;
+	if (fstat(fileno(fp), &st) == 0 && (uint64_t)st.st_size < SETTINGS_MAX_FILE)
+		cap = (size_t)st.st_size + 1;
+	buf = xmalloc(cap + 1);
+	size_t n = fread(buf, 1, cap, fp);
 	if (ferror(fp) || n > SETTINGS_MAX_FILE) {
 		rc = ferror(fp) ? -EIO : -EFBIG;
 		snprintf(err, errlen, "%s: %s", path, ferror(fp) ? "cannot read" :

@@ -248,6 +248,14 @@ int torrents_add(gs_torrents *t, const char *link, const void *buf, size_t len,
 	free(rec.chosen);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot store the catalog record: %s", strerror(-rc));
+		/* A storage failure is the server's, never the client's: EROFS/EACCES would map
+		 * to 403 and blame the request, so they become EIO (500); a full disk is
+		 * ENOSPC (507). The message keeps the real cause; a record refused as invalid
+		 * keeps its errno (4xx). */
+		if (rc == -EDQUOT)
+			rc = -ENOSPC;
+		else if (rc == -EROFS || rc == -EACCES || rc == -EPERM)
+			rc = -EIO;
 		goto out;
 	}
 	pthread_mutex_lock(&t->lock);

@@ -199,6 +199,30 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Write failures are logged at most once per 10 s (with the count of the ones left out):
+ * on a full or read-only disk every write batch of every stream fails, and a warning per
+ * batch would flood the log (found by tests/integration/fault_disk.sh). Process-wide. */
+#define IO_WARN_EVERY_NS 10000000000LL
+static _Atomic int64_t io_warn_next_ns;
+static _Atomic unsigned long io_warn_quiet;
+
+static void io_warn(const char *what, const char *dir, const char *name, int err)
+{
+	int64_t now = now_ns(), next = atomic_load_explicit(&io_warn_next_ns, RELAXED);
+
+	if (now < next || !atomic_compare_exchange_strong(&io_warn_next_ns, &next,
+							  now + IO_WARN_EVERY_NS)) {
+		atomic_fetch_add_explicit(&io_warn_quiet, 1, RELAXED);
+		return;
+	}
+	unsigned long quiet = atomic_exchange_explicit(&io_warn_quiet, 0, RELAXED);
+	if (quiet)
+		log_warn("warmup: %s %s/%s: %s (%lu more write failures in the last 10 s not "
+			 "logged)", what, dir, name, strerror(err), quiet);
+	else
+		log_warn("warmup: %s %s/%s: %s", what, dir, name, strerror(err));
+}
+
 static int hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -872,7 +896,7 @@ static void write_chunks(warmup *w, const struct wu_key *k, int64_t file_size,
 	e->users++;
 	e->last_use_ns = now_ns();
 	if (!create && (rc = entry_open(w, e)) < 0) {
-		log_warn("warmup: cannot open %s/%s: %s", w->dir, e->name, strerror(-rc));
+		io_warn("cannot open", w->dir, e->name, -rc);
 		open_failed = true;
 	}
 	fd = e->fd;
@@ -882,7 +906,7 @@ static void write_chunks(warmup *w, const struct wu_key *k, int64_t file_size,
 		fd = file_create(w, e);
 		if (fd < 0) {
 			rc = fd;
-			log_warn("warmup: cannot create %s/%s: %s", w->dir, e->name, strerror(-rc));
+			io_warn("cannot create", w->dir, e->name, -rc);
 		}
 	}
 	if (!rc) {
@@ -905,7 +929,7 @@ static void write_chunks(warmup *w, const struct wu_key *k, int64_t file_size,
 			rc = pwrite_full(fd, rec, WU_REC_SIZE, slot_rec_off(wc[i].slot));
 		}
 		if (rc)
-			log_warn("warmup: writing %s/%s: %s", w->dir, e->name, strerror(-rc));
+			io_warn("writing", w->dir, e->name, -rc);
 	}
 
 	pthread_mutex_lock(&w->lock);

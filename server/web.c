@@ -841,6 +841,14 @@ static int on_status(struct http_req *r)
 	cJSON_AddStringToObject(o, "version", PACKAGE_VERSION);
 	cJSON_AddNumberToObject(o, "uptime", (double)(time(NULL) - d->started));
 	cJSON_AddNumberToObject(o, "now", (double)time(NULL));
+	/* Which syncs can start (disc_start's own rules), so the page offers only those and
+	 * says what the others need: the secrets themselves never leave. */
+	if (d->disc) {
+		x = cJSON_AddObjectToObject(o, "sync");
+		cJSON_AddBoolToObject(x, "movies", c->tmdb_api_key[0] != '\0');
+		cJSON_AddBoolToObject(x, "tv", c->tmdb_api_key[0] != '\0');
+		cJSON_AddBoolToObject(x, "watchlist", c->plex.token[0] != '\0');
+	}
 	x = cJSON_AddObjectToObject(o, "engine");
 	cJSON_AddBoolToObject(x, "up", t != NULL);
 	if (t) {

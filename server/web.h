@@ -17,6 +17,7 @@ struct gs_torrents;
 struct gs_library;
 struct gs_streams;
 struct gs_settings;
+struct gs_disc;
 typedef struct gs_web gs_web;
 
 /* One file of web/, embedded at build time (web/assets.c, made by web/embed.sh). */
@@ -43,6 +44,7 @@ struct web_deps {
 	struct gs_library *library;
 	struct gs_streams *streams;
 	struct gs_settings *settings;
+	struct gs_disc *disc;           /* discovery: /web/status says which syncs can start */
 	const struct http_ports *ports;
 	/* The restart button: stops the process cleanly and execs it again; returns at once. */
 	void (*restart)(void *arg);

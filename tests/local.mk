@@ -60,6 +60,7 @@ GS_INTEGRATION_TESTS = \
 	tests/integration/daemon_lifecycle.sh \
 	tests/integration/demo.sh \
 	tests/integration/engine_badinput.sh \
+	tests/integration/engine_dial.sh \
 	tests/integration/engine_evict.sh \
 	tests/integration/engine_links.sh \
 	tests/integration/engine_pack.sh \
@@ -158,7 +159,7 @@ EXTRA_DIST += $(GS_DISC_TESTS) tests/lib/fake_services.py tests/lib/disc_testlib
 
 # The control panel and dashboard in Debian's chromium (playwright-core from
 # tests/lib/package.json, installed by scripts/setup.sh test).
-GS_WEB_TESTS = tests/integration/web_panel.sh tests/integration/web_login.sh
+GS_WEB_TESTS = tests/integration/web_panel.sh tests/integration/web_login.sh tests/integration/web_sync.sh
 TESTS += $(GS_WEB_TESTS)
 EXTRA_DIST += $(GS_WEB_TESTS) tests/lib/web_browser.js tests/lib/package.json \
 	tests/lib/package-lock.json
@@ -181,3 +182,34 @@ EXTRA_DIST += $(GS_NET_TESTS) tests/lib/natpmp_gateway.py tests/lib/blocklist_se
 # The module include graph has no cycle (issue 14).
 TESTS += tests/unit/include_graph.sh
 EXTRA_DIST += tests/unit/include_graph.sh tests/unit/include_graph.py
+
+# `make soak` (issue 18; not part of make check): the daemon with its FUSE mount under
+# mixed streams, scans, churn, webhooks, settings and seeder restarts for SOAK_SECONDS
+# (default 1800); RSS, fds and threads must stay flat, every byte read exact.
+soak: all
+	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(top_srcdir)/tests/soak/soak.sh
+.PHONY: soak
+EXTRA_DIST += tests/soak/soak.sh tests/soak/soak.py
+# Faults (issue 18): kill -9 of the daemon under adds, warmup writes and streaming; a full
+# and a read-only state dir; garbage and stalling seeders.
+GS_FAULT_TESTS = tests/integration/fault_kill.sh tests/integration/fault_disk.sh \
+	tests/integration/fault_seeder.sh
+TESTS += $(GS_FAULT_TESTS)
+EXTRA_DIST += $(GS_FAULT_TESTS)
+
+# `make fuzz` (FUZZ_SECONDS per target, default 600) and `make fuzz-check` (corpus replay
+# + FUZZ_CHECK_SECONDS per target, the CI's): the libFuzzer targets of tests/fuzz, built
+# by clang into fuzz-build/ apart from this build (tests/fuzz/fuzz.mk, README.md there).
+GS_FUZZ_MAKE = $(MAKE) -f $(abs_top_srcdir)/tests/fuzz/fuzz.mk \
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	PKG_CFLAGS='$(MHD_CFLAGS) $(XML_CFLAGS) $(CJSON_CFLAGS) $(CURL_CFLAGS) $(ZLIB_CFLAGS) $(FUSE_CFLAGS)' \
+	FUZZ_FUSE='$(GS_FUSE_LIB)' \
+	LT_CFLAGS='$(LIBTORRENT_CFLAGS)' PKG_LIBS='$(LIBTORRENT_LIBS) $(GS_LIBS)'
+fuzz fuzz-check fuzz-build: config.h
+	+$(GS_FUZZ_MAKE) $@
+.PHONY: fuzz fuzz-check fuzz-build
+EXTRA_DIST += tests/fuzz
+clean-local: clean-fuzz
+clean-fuzz:
+	-rm -rf fuzz-build
+.PHONY: clean-fuzz

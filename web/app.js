@@ -132,41 +132,95 @@ function blocklistCard(m) {
   return card('Blocklist', m.blocklist_ranges > 0 ? (m.blocklist_last_error ? 'warn' : 'ok') : 'bad', rows);
 }
 
-function syncCard(m) {
+function syncCard(m, ready) {
   const d = m && m.discovery;
   if (!d || typeof d !== 'object') return card('Sync', '', NA);
+  if (!ready) return card('Sync', '', [['state', 'not running']]);
+  if (!ready.movies && !ready.watchlist) return card('Sync', '', [['state', 'not configured (no TMDB key, no Plex token)']]);
   return card('Sync', d.errors ? 'warn' : 'ok', [['state', d.running ? 'running' : 'idle'],
     ['runs', d.runs], ['added', d.added], ['upgraded', d.upgraded], ['pending', d.pending],
     ['errors', d.errors]]);
 }
 
-// The sync controls and their live log, once /metrics shows discovery in this build.
+// The sync controls, the progress of the current (or last) run and its live log. POST
+// /sync {"action":"status"} says whether discovery runs in this daemon (503 when it has no
+// TMDB key or was built without it); GET /sync/events streams the runs. A browser
+// EventSource cannot send the Authorization header, so the events are read with fetch()
+// and a stream reader, which can (and sends X-Gostream-Page like every other request).
 let syncShown = false;
-function syncControls(m) {
+const SYNC_KINDS = ['movies', 'tv', 'watchlist'];
+const syncLogLine = (e) => `${new Date((e.t || Date.now() / 1000) * 1000).toLocaleTimeString()} ` +
+  `#${e.run} ${e.level === 'info' ? '' : e.level.toUpperCase() + ' '}${e.msg}`;
+
+function syncProgress(run) {
+  const p = $('sync-progress');
+  if (!p) return;
+  if (!run) { p.replaceChildren(el('span', { class: 'muted', text: 'No sync has run since start.' })); return; }
+  const g = run.progress || {};
+  const st = run.state === 'running' ? 'warn' : run.error || g.errors ? 'bad' : 'ok';
+  p.dataset.run = String(run.id); p.dataset.state = run.state;
+  p.replaceChildren(el('span', { class: 'dot ' + st }),
+    el('b', { text: ` #${run.id} ${run.kind}${run.dry_run ? ' (dry run)' : ''}: ${run.state}` }),
+    ...[['looked at', g.looked_at], ['added', g.added], ['upgraded', g.upgraded], ['skipped', g.skipped],
+      ['errors', g.errors]].map(([k, v]) => el('span', { class: 'stat', 'data-stat': k.replace(' ', '_'),
+      text: `${k} ${v || 0}` })),
+    ...(run.error ? [el('span', { class: 'err', text: run.error })] : []));
+}
+
+function syncAppend(log, lines) {
+  if (!lines.length) return;
+  log.textContent += lines.join('\n') + '\n';
+  const all = log.textContent.split('\n');
+  if (all.length > 300) log.textContent = all.slice(-300).join('\n');
+  log.scrollTop = log.scrollHeight;
+}
+
+async function syncControls(m, ready) {
   if (syncShown || !m || typeof m.discovery !== 'object') return;
   syncShown = true;
   const log = el('pre', { id: 'sync-log', class: 'log' });
-  const msg = el('p', { class: 'msg', id: 'sync-msg' });
-  const start = (kind) => async () => {
-    try {
-      const r = await post('/sync', { action: 'start', kind });
-      msg.textContent = `sync ${kind} started (run ${r.run})`; msg.className = 'msg ok';
-    } catch (e) { if (!(e instanceof AuthError)) { msg.textContent = e.message; msg.className = 'msg err'; } }
-  };
-  $('sync').replaceChildren(el('h2', { text: 'Sync' }), el('div', { class: 'row' },
-    ...['movies', 'tv', 'watchlist'].map((k) => el('button', { type: 'button', 'data-sync': k,
-      text: 'Sync ' + k, onclick: start(k) }))), msg, log);
+  const msg = el('p', { class: 'msg', id: 'sync-msg', role: 'status' });
+  const buttons = SYNC_KINDS.map((k) => el('button', { type: 'button', 'data-sync': k, text: 'Sync ' + k }));
+  const dry = el('input', { type: 'checkbox', id: 'sync-dry' });
+  $('sync').replaceChildren(el('h2', { text: 'Sync' }), el('div', { class: 'row' }, ...buttons,
+    el('label', { class: 'check' }, dry, ' dry run')), el('div', { id: 'sync-progress', class: 'progress' }),
+    msg, log);
   $('sync').hidden = false;
+  if (!ready) { msg.textContent = 'Discovery is not running in this daemon.'; return; }
+  const needs = { movies: 'tmdb_api_key', tv: 'tmdb_api_key', watchlist: 'plex.token' };
+  buttons.forEach((b, i) => {
+    if (ready[SYNC_KINDS[i]]) return;
+    b.disabled = true; b.title = `needs ${needs[SYNC_KINDS[i]]} (Control panel, then restart)`;
+  });
+  const off = SYNC_KINDS.filter((k) => !ready[k]);
+  if (off.length) msg.textContent = `Not configured: ${off.map((k) => `${k} sync (needs ${needs[k]})`).join(', ')}.`;
+  let st;
+  try { st = await post('/sync', { action: 'status' }); } catch (e) {
+    if (e instanceof AuthError) { syncShown = false; return; }
+    msg.textContent = e.message; msg.className = 'msg err';
+    return;
+  }
+  const run = st.current || st.last;
+  syncProgress(run);
+  if (run && !st.current) syncAppend(log, (run.log || []).map((e) => syncLogLine(Object.assign({ run: run.id }, e))));
+  buttons.forEach((b, i) => b.addEventListener('click', async () => {
+    const kind = SYNC_KINDS[i];
+    try {
+      const r = await post('/sync', { action: 'start', kind, dry_run: dry.checked });
+      msg.textContent = `Sync ${kind} started (run #${r.run}).`; msg.className = 'msg ok';
+    } catch (e) { if (!(e instanceof AuthError)) { msg.textContent = e.message; msg.className = 'msg err'; } }
+  }));
   followSyncLog(log);
 }
 
 async function followSyncLog(log) {
-  const headers = { 'X-Gostream-Page': '1' };
-  if (token) headers.Authorization = 'Bearer ' + token;
-  for (;;) {
+  for (let tries = 0; ; tries++) {
+    const headers = { 'X-Gostream-Page': '1' };
+    if (token) headers.Authorization = 'Bearer ' + token;
     try {
       const r = await fetch('/sync/events', { headers, cache: 'no-store' });
       if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
+      $('sync').dataset.live = '1'; tries = 0;
       const rd = r.body.getReader(), dec = new TextDecoder();
       let buf = '';
       for (;;) {
@@ -174,19 +228,27 @@ async function followSyncLog(log) {
         if (done) break;
         buf += dec.decode(value, { stream: true });
         let i;
+        const lines = [];
         while ((i = buf.indexOf('\n\n')) >= 0) {
           const ev = buf.slice(0, i); buf = buf.slice(i + 2);
           const kind = (ev.match(/^event: (.*)$/m) || [])[1];
           const data = (ev.match(/^data: (.*)$/m) || [])[1];
           if (!kind || data === undefined) continue;
-          log.textContent += `${new Date().toLocaleTimeString()} ${kind} ${data}\n`;
-          const lines = log.textContent.split('\n');
-          if (lines.length > 300) log.textContent = lines.slice(-300).join('\n');
-          log.scrollTop = log.scrollHeight;
+          let j;
+          try { j = JSON.parse(data); } catch (e) { continue; }
+          if (kind === 'log') lines.push(syncLogLine(j));
+          else {
+            syncProgress(j);
+            if (kind === 'done') {
+              loadLibrary().catch(() => {});
+            }
+          }
         }
+        syncAppend(log, lines);
       }
     } catch (e) { /* the daemon restarted or went away: try again shortly */ }
-    await new Promise((res) => setTimeout(res, 5000));
+    $('sync').dataset.live = '';
+    await new Promise((res) => setTimeout(res, Math.min(30000, 2000 * (tries + 1))));
   }
 }
 
@@ -220,7 +282,7 @@ function renderCards(s, m) {
       ['disk free', fmtBytes(sys.disk_free) + ' / ' + fmtBytes(sys.disk_total)]]),
     card('gostream', 'ok', [['CPU', (me.cpu_percent || 0).toFixed(1) + ' %'],
       ['RSS', fmtBytes(me.rss)], ['version', s.version]]),
-    syncCard(m),
+    syncCard(m, s.sync),
   ];
   c.replaceChildren(...list);
 }
@@ -288,6 +350,9 @@ function renderStreams(s) {
 }
 
 let library = [];
+// A record's poster (discovery stores TMDB's image URL) as an <img>; only http(s) URLs.
+const posterImg = (u) => u && /^https?:\/\//.test(u) ?
+  el('img', { class: 'poster hide-s', src: u, alt: '', loading: 'lazy' }) : null;
 let streamPort = 0;
 
 function verdictCell(p) {
@@ -304,7 +369,8 @@ function renderLibrary() {
   const tb = $('library').tBodies[0];
   const rows = library.filter((t) => !q || (t.title + ' ' + t.name + ' ' + t.hash).toLowerCase().includes(q))
     .map((t) => el('tr', { 'data-hash': t.hash },
-      el('td', {}, el('div', { text: t.title }), el('div', { class: 'muted', text: t.hash.slice(0, 12) })),
+      el('td', {}, el('div', { class: 'titlecell' }, posterImg(t.poster), el('div', {},
+        el('div', { text: t.title }), el('div', { class: 'muted', text: t.hash.slice(0, 12) })))),
       el('td', { class: 'num hide-s', text: fmtBytes(t.torrent_size) }),
       el('td', { class: 'hide-s', text: t.stat === 3 ? 'awake' : 'asleep' }),
       verdictCell(t.playability),
@@ -369,7 +435,7 @@ function dashboard() {
       try { m = await api('/metrics'); } catch (e) { if (e instanceof AuthError) throw e; }
       streamPort = s.http.port;
       renderCards(s, m);
-      syncControls(m);
+      syncControls(m, s.sync);
       renderSpeed(s);
       renderStreams(s);
       if (n++ % 5 === 0) await loadLibrary();

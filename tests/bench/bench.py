@@ -9,16 +9,26 @@ Every subcommand prints JSON (or one line) on stdout; every loop is bounded.
       name in the info dict changes, so the info-hash differs and no byte is re-hashed;
       DATA_DIR/<name> is a hard link to SRC_FILE (one file's blocks on disk). Prints
       "name hash" lines.
-  seed --bind IP:PORT --data DIR [--utp] [--list FILE] [T.torrent...]
+  seed --bind IP:PORT --data DIR [--utp | --utp-only] [--upload-kib N] [--list FILE] [T...]
       A loopback seeder that starts at once with many torrents: each is declared
       complete through resume data (have_pieces), so libtorrent hashes nothing at start
       (tests/lib/seeder.py checks every torrent: minutes for 500 x 1 GiB). Prints
-      "READY ip:port"; runs until SIGTERM or --max-seconds.
-  download --torrent T --peer IP:PORT --bind IP --save DIR [--timeout S]
-      The raw swarm rate: plain python3-libtorrent downloads T from one peer (TCP only,
-      like gostream's test config). Seconds from add to torrent_finished, CPU seconds of
-      this process (utime+stime from /proc/self/stat) over the same span.
-  add --api URL --list FILE [--peer IP:PORT]
+      "READY ip:port"; runs until SIGTERM or --max-seconds. --upload-kib caps its upload,
+      on the local peer class too (libtorrent does not rate-limit local peers otherwise).
+  download --torrent T --peer IP:PORT... --bind IP --save DIR [--timeout S] [--utp M]
+           [--seconds S]
+      The raw swarm rate: plain python3-libtorrent downloads T from the peers (--utp off:
+      TCP only, on: both, only: uTP only). Seconds from add to torrent_finished, CPU
+      seconds of this process (utime+stime from /proc/self/stat) over the same span;
+      with --seconds, stops after S seconds and reports the bytes verified so far.
+  player --url URL --size N --rate B/S --seconds S --seeks K --seed X [--metrics URL]
+      A paced player over HTTP: from a random start, 1 MiB reads each due at
+      start + i MiB / rate (read at once when late), for S seconds on one connection;
+      then K seeks (a new connection from a random offset, away from what is cached:
+      time to its first 1 MiB, then 3 s paced). Start-up (first 1 MiB), stalls (a 1 MiB read waiting > 1 s),
+      the most the player fell behind its schedule, bytes delivered vs due, seek
+      latencies; with --metrics, gostream's download_rate sampled each second.
+  add --api URL --list FILE [--peer IP:PORT...]
       Adds torrents through gostream's JSON API over one kept-alive connection; FILE has
       "torrent<TAB>title" lines. Prints "hash<TAB>library URL path" lines (movies/...).
   get URL... [--range A-B] [--close] : one HTTP request per URL; seconds to the whole
@@ -129,13 +139,21 @@ def cmd_seed(a):
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
         "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
-        "enable_incoming_utp": a.utp, "enable_outgoing_utp": a.utp,
+        "enable_incoming_utp": a.utp or a.utp_only, "enable_outgoing_utp": a.utp or a.utp_only,
+        "enable_incoming_tcp": not a.utp_only, "enable_outgoing_tcp": not a.utp_only,
         "active_downloads": -1, "active_seeds": -1, "active_limit": -1,
         "unchoke_slots_limit": -1, "connections_limit": 4000,
         "upload_rate_limit": 0, "download_rate_limit": 0,
         "alert_mask": lt.alert.category_t.status_notification
         | lt.alert.category_t.error_notification,
     })
+    if a.upload_kib:
+        # Every peer on 127.x is "local", and libtorrent exempts local peers from the
+        # session's rate limits: the cap goes on the local peer class (and the session).
+        ses.apply_settings({"upload_rate_limit": a.upload_kib * 1024})
+        pc = ses.get_peer_class(lt.session.local_peer_class_id)
+        pc["upload_limit"] = a.upload_kib * 1024
+        ses.set_peer_class(lt.session.local_peer_class_id, pc)
     stop = {"flag": False}
 
     def on_signal(signum, frame):
@@ -177,13 +195,14 @@ def cmd_seed(a):
 
 def cmd_download(a):
     import libtorrent as lt
-    pip, pport = a.peer.rsplit(":", 1)
+    peers = [p.rsplit(":", 1) for p in a.peer]
     ses = lt.session({
         "listen_interfaces": "%s:0" % a.bind,
         "outgoing_interfaces": a.bind,
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
         "enable_natpmp": False,
-        "enable_incoming_utp": False, "enable_outgoing_utp": False,
+        "enable_incoming_utp": a.utp != "off", "enable_outgoing_utp": a.utp != "off",
+        "enable_incoming_tcp": a.utp != "only", "enable_outgoing_tcp": a.utp != "only",
         "alert_mask": lt.alert.category_t.status_notification
         | lt.alert.category_t.error_notification,
     })
@@ -193,11 +212,12 @@ def cmd_download(a):
     atp.save_path = a.save
     atp.flags &= ~lt.torrent_flags.auto_managed
     atp.flags &= ~lt.torrent_flags.paused
-    atp.peers = [(pip, int(pport))]
+    atp.peers = [(ip, int(port)) for ip, port in peers]
     cpu0, t0 = proc_cpu("self"), time.monotonic()
     h = ses.add_torrent(atp)
     done = None
-    while done is None and time.monotonic() - t0 < a.timeout:
+    limit = a.seconds or a.timeout
+    while done is None and time.monotonic() - t0 < limit:
         ses.wait_for_alert(50)
         for al in ses.pop_alerts():
             if isinstance(al, lt.torrent_finished_alert):
@@ -206,11 +226,13 @@ def cmd_download(a):
                 die(al.message())
     cpu1 = proc_cpu("self")
     st = h.status()
-    if done is None:
+    if done is None and not a.seconds:
         die("download: not finished within %ds (%.1f%%)" % (a.timeout, st.progress * 100))
-    print(json.dumps({"seconds": done - t0, "cpu_seconds": cpu1 - cpu0,
-                      "bytes": ti.total_size(), "payload": st.total_payload_download,
-                      "mbps": ti.total_size() / (done - t0) / 1e6}))
+    end = done or time.monotonic()
+    got = ti.total_size() if done else st.total_wanted_done
+    print(json.dumps({"seconds": end - t0, "cpu_seconds": cpu1 - cpu0, "finished": done is not None,
+                      "bytes": got, "payload": st.total_payload_download,
+                      "mbps": got / (end - t0) / 1e6, "peers": st.num_peers}))
 
 
 # ---------------------------------------------------------------- HTTP
@@ -274,7 +296,7 @@ def cmd_add(a):
     for path, title in items:
         body = {"action": "add", "link": path, "title": title, "category": "movie"}
         if a.peer:
-            body["peers"] = [a.peer]
+            body["peers"] = a.peer
         for attempt in range(2):
             try:
                 c.request("POST", "/torrents", body=json.dumps(body),
@@ -501,6 +523,89 @@ def cmd_seeks(a):
                       "first_byte": summary(first_byte), "offsets": chosen[:5]}))
 
 
+def cmd_player(a):
+    rnd = random.Random(a.seed)
+    mib = 1 << 20
+    rate_samples = []
+    stop = threading.Event()
+
+    def sampler():
+        while not stop.wait(1.0):
+            try:
+                c, path = http_conn(a.metrics, 5)
+                c.request("GET", path)
+                rate_samples.append(json.loads(c.getresponse().read())["download_rate"])
+                c.close()
+            except (OSError, http.client.HTTPException, ValueError, KeyError):
+                pass
+    if a.metrics:
+        threading.Thread(target=sampler, daemon=True).start()
+
+    def play(off, seconds, first_only=False):
+        """Paced reads from off; returns (reads, lateness max, bytes, first-MiB latency)."""
+        t0 = time.monotonic()   # the request: a server may hold its headers until data
+        c, r = http_range(a.url, off, None, timeout=60)
+        reads, late, got, first = [], 0.0, 0, None
+        i = 0
+        while (not got or time.monotonic() - t0 < seconds) and off + got < a.size:
+            due = t0 + i * mib / a.rate
+            now = time.monotonic()
+            if now < due:
+                time.sleep(due - now)
+            ts = time.monotonic()
+            n = read_n(r, min(mib, a.size - off - got))
+            te = time.monotonic()
+            if n <= 0:
+                raise OSError("body cut at %d bytes" % got)
+            got += n
+            reads.append(te - ts)
+            if first is None:
+                first = te - t0
+            # behind schedule: when this MiB arrived vs when the player needed it
+            late = max(late, te - (t0 + (i + 1) * mib / a.rate))
+            i += 1
+        c.close()
+        return reads, late, got, first, time.monotonic() - t0
+
+    start = rnd.randrange(0, max(1, a.size - int(a.rate * a.seconds) - mib)) // mib * mib
+    out = {"start_offset": start}
+    try:
+        reads, late, got, first, el = play(start, a.seconds)
+        out.update({"startup_s": first, "stalls": sum(1 for x in reads if x > 1.0),
+                    "worst_read_s": max(reads) if reads else None,
+                    "behind_s": late, "bytes": got, "due": int(a.rate * a.seconds),
+                    "seconds": el, "reads": len(reads)})
+    except (OSError, http.client.HTTPException, RuntimeError) as e:
+        out["error"] = str(e)
+    # Seeks to uncached places: not into the last 96 MiB played (gostream's RAM store is
+    # 64 MiB) or its read-ahead, not into the first 64 MiB (warmup), and 48 MiB from each
+    # other (3 s of paced reading and its read-ahead).
+    end = start + out.get("bytes", 0)
+    seeks, errors, avoid = [], [], [(end - 96 * mib, end + 64 * mib), (0, 64 * mib)]
+    for k in range(a.seeks):
+        off = None
+        for _ in range(10000):
+            o = rnd.randrange(0, a.size - 64 * mib) // mib * mib
+            if all(o + mib <= lo or o >= hi for lo, hi in avoid):
+                off = o
+                break
+        if off is None:
+            break
+        avoid.append((off - 48 * mib, off + 48 * mib))
+        t0 = time.monotonic()
+        try:
+            reads, late, got, first, el = play(off, 3.0)
+            seeks.append(first)
+        except (OSError, http.client.HTTPException, RuntimeError) as e:
+            seeks.append(time.monotonic() - t0)
+            errors.append("offset %d: %s" % (off, e))
+    stop.set()
+    out.update({"seek": summary(seeks), "seek_all": seeks, "seek_errors": errors})
+    if rate_samples:
+        out["gs_download_rate"] = summary([x / 1e6 for x in rate_samples])
+    print(json.dumps(out))
+
+
 # ---------------------------------------------------------------- process figures
 
 def cmd_rss(a):
@@ -584,7 +689,7 @@ def cmd_report(a):
             if line.strip():
                 rows.append(json.loads(line))
     meta = json.load(open(a.meta))
-    order = ["B%d" % i for i in range(1, 11)]
+    order = ["B%d" % i for i in range(1, 12)]
     rows.sort(key=lambda r: order.index(r["id"]) if r.get("id") in order else 99)
     hdr = ["bench", "what", "gostream", "reference", "ratio", "target", "verdict"]
     table = []
@@ -624,7 +729,7 @@ def cmd_report(a):
               "its reference in the same run, alternating where it can, and the ratio is what "
               "counts. Latencies are p50/p99 over the repetitions shown; throughputs are the "
               "median run, min-max in the last column. Everything runs in a private network "
-              "namespace (loopback only), one seeder per benchmark on 127.0.0.2.\n")
+              "namespace (loopback only), one seeder per benchmark on 127.0.0.2 (B3: two, B11: eight on 127.0.0.11-18).\n")
     md.append("| bench | what | gostream | reference | ratio | target | verdict | repetitions | spread, notes |")
     md.append("|---|---|---|---|---|---|---|---|---|")
     for r, t in zip(rows, table):
@@ -660,17 +765,24 @@ def main():
     p = sp.add_parser("seed")
     p.add_argument("--bind", required=True); p.add_argument("--data", required=True)
     p.add_argument("--utp", action="store_true"); p.add_argument("--list")
+    p.add_argument("--upload-kib", type=int, default=0, help="upload cap, KiB/s")
+    p.add_argument("--utp-only", action="store_true", help="no TCP at all")
     p.add_argument("--max-seconds", type=int, default=1800)
     p.add_argument("torrents", nargs="*")
     p.set_defaults(fn=cmd_seed)
     p = sp.add_parser("download")
-    p.add_argument("--torrent", required=True); p.add_argument("--peer", required=True)
+    p.add_argument("--torrent", required=True)
+    p.add_argument("--peer", required=True, action="append", help="IP:PORT, repeatable")
     p.add_argument("--bind", required=True); p.add_argument("--save", required=True)
     p.add_argument("--timeout", type=int, default=120)
+    p.add_argument("--utp", choices=("off", "on", "only"), default="off",
+                   help="off: TCP only; on: TCP and uTP; only: uTP only")
+    p.add_argument("--seconds", type=float, default=0,
+                   help="stop after S seconds and report the rate so far")
     p.set_defaults(fn=cmd_download)
     p = sp.add_parser("add")
     p.add_argument("--api", required=True); p.add_argument("--list", required=True)
-    p.add_argument("--peer")
+    p.add_argument("--peer", action="append", help="IP:PORT, repeatable")
     p.set_defaults(fn=cmd_add)
     p = sp.add_parser("get")
     p.add_argument("urls", nargs="+"); p.add_argument("--range")
@@ -693,6 +805,13 @@ def main():
     p.add_argument("--follow", type=int, default=2 << 20)
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(fn=cmd_seeks)
+    p = sp.add_parser("player")
+    p.add_argument("--url", required=True); p.add_argument("--size", type=int, required=True)
+    p.add_argument("--rate", type=float, default=10e6); p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--seeks", type=int, default=10); p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--metrics")
+    p.set_defaults(fn=cmd_player)
+
     p = sp.add_parser("rss")
     p.add_argument("pid", type=int); p.add_argument("out")
     p.add_argument("--interval", type=float, default=0.1)

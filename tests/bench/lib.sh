@@ -142,9 +142,10 @@ gsb_gostream() {
 			echo "  \"fuse_mount_path\": \"$GS_MNT\","
 		fi
 		for m in "$@"; do echo "  $m,"; done
-		# Loopback swarm: no DHT/LSD/UPnP, TCP only (no uTP-first detour).
+		# The engine's defaults (uTP and TCP both on: what users run), except DHT, LSD and
+		# UPnP, which would only send traffic that has nowhere to go in this namespace.
 		echo "  \"engine\": { \"DisableDHT\": true, \"DisableLSD\": true, \"DisableUPNP\": true,"
-		echo "    \"DisableUTP\": true, \"PeersListenPort\": $(gs_free_port) ${GSB_ENGINE:-} } }"
+		echo "    \"PeersListenPort\": $(gs_free_port) ${GSB_ENGINE:-} } }"
 	} > "$T/$name.json"
 	GS_LOG=$T/$name.log
 	"$GOSTREAM" run --config "$T/$name.json" > "$GS_LOG" 2>&1 &

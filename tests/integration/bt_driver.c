@@ -148,7 +148,6 @@ int main(int argc, char **argv)
 	snprintf(cfg.listen_interfaces, sizeof cfg.listen_interfaces, "127.0.0.1:0");
 	cfg.enable_dht = cfg.enable_lsd = cfg.enable_upnp = cfg.enable_natpmp = 0;
 	cfg.enable_pex = 0;
-	cfg.enable_utp_out = cfg.enable_utp_in = 0;
 	cfg.metadata_timeout_s = 20;
 	cfg.read_timeout_ms = 20000;
 	cfg.disconnect_timeout_s = 2;

@@ -187,7 +187,6 @@ int main(int argc, char **argv)
 
 	cfg_defaults(&cfg);
 	cfg.engine.DisableDHT = cfg.engine.DisableLSD = cfg.engine.DisableUPNP = true;
-	cfg.engine.DisableUTP = true;
 	cfg.engine.ReadTimeoutSeconds = 30;
 	for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		if (i + 1 >= argc)

@@ -45,15 +45,19 @@ tear() {
 
 served_total=0
 for round in 1 2 3 4 5; do
+	# Emptied here, not only by the child's redirection: that may run after the first
+	# grep below, which would then see the last round's "ready".
+	: > "$T/out"
 	"$DRIVER" write "$W" "$round$RANDOM" > "$T/out" 2> "$T/err" &
 	PID=$!
-	# 60 s: opening fsyncs, slow when another job fills the disk.
-	for ((i = 0; i < 1200; i++)); do
+	# 120 s: opening fsyncs, slow when another job fills the disk (seen over 60 s in an
+	# ASan build on a loaded machine).
+	for ((i = 0; i < 2400; i++)); do
 		grep -q ready "$T/out" 2>/dev/null && break
 		kill -0 "$PID" 2>/dev/null || { cat "$T/err" >&2; fail "driver died before ready"; }
 		sleep 0.05
 	done
-	grep -q ready "$T/out" || fail "driver not ready after 60 s"
+	grep -q ready "$T/out" || fail "driver not ready after 120 s"
 	# a random moment: 0.1 .. 1.6 s of writing
 	sleep "$(( RANDOM % 16 / 10 )).$(( RANDOM % 10 ))"
 	kill -0 "$PID" 2>/dev/null || { cat "$T/err" >&2; fail "driver stopped on its own"; }

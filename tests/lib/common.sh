@@ -7,6 +7,11 @@
 : "${TOP_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 PY=/usr/bin/python3
 
+# Time bounds of performance checks are multiplied by this: an ASan + UBSan build
+# (--enable-asan) does the same work several times slower.
+GS_TIME_SCALE=1
+ldd "$GOSTREAM" 2>/dev/null | grep -q libasan && GS_TIME_SCALE=5
+
 T=$(mktemp -d /tmp/gs-test.XXXXXX)
 GS_PID=
 GS_PIDS=()
@@ -69,9 +74,10 @@ gs_config() {
 		# No internet in the test rig: a test that is not about the blocklist must not
 		# start downloading the default blocklist_url (blocklist_*.sh test that path).
 		case "$*" in *'"blocklist_url"'*) ;; *) echo '  "blocklist_url": "",' ;; esac
-		# The swarm is loopback only: no DHT/LSD/UPnP traffic, no uTP detour.
+		# The engine's defaults (uTP and TCP on: what users run), except DHT, LSD and UPnP:
+		# the swarm is loopback only and their traffic would leave it.
 		echo "  \"engine\": { \"DisableDHT\": true, \"DisableLSD\": true, \"DisableUPNP\": true,"
-		echo "    \"DisableUTP\": true, \"PeersListenPort\": $GS_PEER_PORT ${GS_ENGINE_EXTRA:-} },"
+		echo "    \"PeersListenPort\": $GS_PEER_PORT ${GS_ENGINE_EXTRA:-} },"
 		echo "  \"state_dir\": \"$T/state\""
 		echo "}"
 	} > "$f"

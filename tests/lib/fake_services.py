@@ -14,7 +14,8 @@ Route keys: tmdb:<path after /tmdb/3>, torrentio:/stream/<type>/<id>.json (the o
 segment dropped), plexwatch:<path after /discover>, plex:<path after /plex>. TMDB checks
 api_key (or a Bearer token) against "tmdb_key", Plex the X-Plex-Token header against
 "plex_token", answering 401 like the real ones. Unmatched: TMDB and Plex 404 with their
-error JSON, Torrentio {"streams": []}, a Plex refresh 200. /announce returns "peers".
+error JSON, Torrentio {"streams": []}, a Plex refresh 200. /announce returns "peers";
+/tmdbimg/t/p/wNNN/pNNN.jpg answers a small PNG poster (TMDB's image server).
 Every request is appended to --log as one JSON line (service, key, query, status, t).
 """
 import argparse, json, os, re, socket, string, sys, threading, time, urllib.parse
@@ -36,6 +37,16 @@ def scenario():
             STATE["mtime"] = m
             STATE["counts"] = {}
         return STATE["scn"]
+
+def poster_png(name, w=20, h=30):
+    """A w x h PNG in a colour derived from name (zlib/struct only)."""
+    import struct, zlib
+    rgb = bytes((zlib.crc32(name.encode()) >> s) & 255 | 64 for s in (0, 8, 16))
+    raw = b"".join(b"\0" + rgb * w for _ in range(h))
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 def count(key):
     with LOCK:
@@ -90,6 +101,13 @@ class Handler(BaseHTTPRequestHandler):
                 peers += socket.inet_aton(ip) + int(port).to_bytes(2, "big")
             self.record("tracker", "announce", {}, 200)
             return self.send(200, bencode({"interval": 30, "peers": peers}), "text/plain")
+        m = re.fullmatch(r"/tmdbimg/t/p/w\d+/(p\d+)\.jpg", path)
+        if path.startswith("/tmdbimg/"):
+            # TMDB's image server (image.tmdb.org/t/p/<size>/<poster_path>): a small
+            # poster (a PNG, which browsers take whatever the name) for any pNNN.jpg.
+            self.record("tmdbimg", "tmdbimg:" + path[len("/tmdbimg"):], query, 200 if m else 404)
+            return self.send(200, poster_png(m.group(1)), "image/png") if m else \
+                self.send(404, "Not Found", "text/plain")
         if path.startswith("/tmdb/3/"):
             service, key = "tmdb", "tmdb:" + path[len("/tmdb/3"):]
             auth = self.headers.get("Authorization", "")

@@ -4,11 +4,13 @@
 Run with /usr/bin/python3 (Debian's python3-libtorrent is only installed for it).
 
 Seed mode:
-  seeder.py --data DIR --bind 127.0.0.N:PORT [--utp] [--corrupt PIECES]
+  seeder.py --data DIR --bind 127.0.0.N:PORT [--utp | --utp-only] [--corrupt PIECES]
             [--max-seconds S] A.torrent [B.torrent ...]
   Every torrent's content is looked up under DIR (libtorrent save_path). PORT 0 picks a
   free port. DHT, LSD, UPnP and NAT-PMP are off; several connections from one IP are
-  allowed (tests run many clients on 127.0.0.1); TCP only unless --utp. Once every torrent
+  allowed (tests run many clients on 127.0.0.1); TCP only unless --utp (TCP and uTP) or
+  --utp-only (uTP only: an incoming TCP connection is accepted and closed at once, as
+  libtorrent does with incoming TCP off). Once every torrent
   is checked and seeding, prints exactly one line "READY <ip>:<port>" on stdout. Runs until
   SIGTERM/SIGINT (exit 0) or --max-seconds (default 600, exit 0 after a note on stderr).
   A per-torrent upload summary goes to stderr at exit.
@@ -18,6 +20,10 @@ Seed mode:
   libtorrent sends it without hash-checking it (seed_mode would verify pieces on first
   request and stop serving bad ones). The copy lives under --corrupt-dir (default: a
   temp dir, removed at exit).
+  --stall-after-kib N: a peer that stalls mid-transfer: uploads at most 4 MiB/s until N
+  KiB are uploaded in all, then 1 byte/s with its connections kept open (libtorrent
+  exempts local peers from session rate limits, so the limits go on the local peer
+  class). With 1 MiB pieces and N not a multiple of 1024 it stops inside a piece.
 
 Torrent mode:
   seeder.py --make-torrent FILE_OR_DIR --piece-kib N --out X.torrent [--name NAME]
@@ -133,6 +139,12 @@ def corrupt_copy(ti, data_dir, copy_dir, pieces):
                     f.write(bytes([b[0] ^ 0xFF]))
 
 
+def set_local_upload_limit(ses, limit):
+    pc = ses.get_peer_class(lt.session.local_peer_class_id)
+    pc["upload_limit"] = limit
+    ses.set_peer_class(lt.session.local_peer_class_id, pc)
+
+
 def seed(args):
     if ":" not in args.bind:
         die("--bind wants IP:PORT")
@@ -149,10 +161,10 @@ def seed(args):
         "enable_upnp": False,
         "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
-        "enable_incoming_utp": bool(args.utp),
-        "enable_outgoing_utp": bool(args.utp),
-        "enable_incoming_tcp": True,
-        "enable_outgoing_tcp": True,
+        "enable_incoming_utp": bool(args.utp or args.utp_only),
+        "enable_outgoing_utp": bool(args.utp or args.utp_only),
+        "enable_incoming_tcp": not args.utp_only,
+        "enable_outgoing_tcp": not args.utp_only,
         # A test seeder must never queue or throttle: unlimited active torrents and
         # unchoke slots, no rate limits.
         "active_downloads": -1,
@@ -205,6 +217,9 @@ def seed(args):
                 atp.save_path = data_dir
             handles.append((tpath, ses.add_torrent(atp), atp.save_path))
 
+        if args.stall_after_kib is not None:
+            set_local_upload_limit(ses, 4 << 20)
+        stalled = False
         deadline = time.monotonic() + args.max_seconds
         listen_port = None
         checked = set()
@@ -214,7 +229,13 @@ def seed(args):
                 sys.stderr.write("seeder.py: --max-seconds %d reached, exiting\n"
                                  % args.max_seconds)
                 break
-            ses.wait_for_alert(100)
+            ses.wait_for_alert(20 if args.stall_after_kib is not None else 100)
+            if args.stall_after_kib is not None and not stalled:
+                up = sum(h.status().total_payload_upload for _, h, _ in handles)
+                if up >= args.stall_after_kib * 1024:
+                    set_local_upload_limit(ses, 1)
+                    stalled = True
+                    sys.stderr.write("seeder.py: stalled after %d bytes\n" % up)
             for a in ses.pop_alerts():
                 if isinstance(a, lt.listen_succeeded_alert):
                     if a.socket_type == lt.socket_type_t.tcp:
@@ -257,9 +278,11 @@ def main():
     ap.add_argument("--data", default=".")
     ap.add_argument("--bind", default="127.0.0.2:0")
     ap.add_argument("--utp", action="store_true")
+    ap.add_argument("--utp-only", action="store_true")
     ap.add_argument("--corrupt", metavar="PIECES")
     ap.add_argument("--corrupt-dir")
     ap.add_argument("--max-seconds", type=int, default=600)
+    ap.add_argument("--stall-after-kib", type=int)
     ap.add_argument("torrents", nargs="*")
     args = ap.parse_args()
     if args.make_torrent:

@@ -1,6 +1,6 @@
 // web_browser.js - drives Debian's /usr/bin/chromium with playwright-core (no browser
 // download) through gostream's dashboard and control panel, for tests/integration/web_*.sh.
-// usage: node web_browser.js panel|login   (everything else comes from the environment)
+// usage: node web_browser.js panel|login|sync   (everything else comes from the environment)
 // Prints "ok <what>" per check and exits 1 with "FAIL: ..." on the first failed one.
 // Every wait is bounded.
 'use strict';
@@ -38,7 +38,8 @@ async function open(ctx, url) {
   page.errors = [];
   page.on('request', (q) => {
     const u = q.url();
-    if (!u.startsWith(M + '/') && !u.startsWith('data:')) foreign.push(u);
+    const img = process.env.IMG_BASE;   // TMDB's image server (posters), when a test sets one
+    if (!u.startsWith(M + '/') && !u.startsWith('data:') && !(img && u.startsWith(img + '/'))) foreign.push(u);
   });
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
   page.on('pageerror', (e) => page.errors.push('uncaught: ' + e.message));
@@ -95,6 +96,12 @@ async function panel() {
   if (typeof met.discovery === 'object') {
     await until('sync controls', async () => (await dash.locator('#sync button[data-sync]').count()) === 3);
     ok('discovery in this build: the Sync card and the sync controls show');
+    // No tmdb_api_key and no plex.token here: no sync can start, the page says why.
+    await until('sync message', async () => /needs tmdb_api_key/.test(await dash.locator('#sync-msg').innerText()));
+    check(await dash.locator('#sync button[data-sync][disabled]').count() === 3 &&
+      /Not configured: movies sync \(needs tmdb_api_key\), tv sync \(needs tmdb_api_key\), watchlist sync \(needs plex\.token\)/
+        .test(await dash.locator('#sync-msg').innerText()) &&
+      /not configured/.test(await cardText('Sync')), 'without tmdb_api_key and plex.token the sync buttons are off and the page says why');
   } else {
     check(/not available in this build/.test(await cardText('Sync')), 'Sync card: not available in this build');
     check(!(await dash.locator('#sync').isVisible()), 'no sync controls without discovery');
@@ -314,12 +321,99 @@ async function login() {
   check(cookies.length === 0, 'no cookie is set (the token travels in a header only)');
 }
 
+// The sync controls against real discovery (fake TMDB/Torrentio), with the API token set
+// (the live log is a fetch() stream carrying the header), and the blocklist and NAT-PMP
+// cards against what /metrics reports.
+async function sync() {
+  const TOKEN = env('TOKEN');
+  const auth = { Authorization: 'Bearer ' + TOKEN };
+  const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const dash = await open(desktop, M + '/dashboard');
+  await until('login form', async () => await dash.locator('#login').isVisible());
+  await dash.fill('#login-token', TOKEN);
+  await dash.click('#login-form button');
+  await until('dashboard after login', async () => (await dash.locator('#cards .card').count()) >= 10);
+  ok('logged in');
+
+  // -- the blocklist card: the count /metrics has --
+  const bl = dash.locator('.card[data-card="Blocklist"]');
+  const want = env('BL_RANGES');
+  await until('blocklist card', async () => new RegExp(`ranges\\s+${want}\\b`).test(await bl.innerText()));
+  const blt = await bl.innerText();
+  check(/refreshed\s+\d+m \d+s ago/.test(blt) && /refused peers\s+0/.test(blt) && !/not available/.test(blt),
+    `the blocklist card shows ${want} ranges, when it was refreshed and the refused peers (${JSON.stringify(blt)})`);
+  check(await bl.locator('.dot.ok').count() === 1, 'the blocklist card is green');
+
+  // -- the NAT-PMP card: the gateway refuses, the card says so --
+  const np = dash.locator('.card[data-card="NAT-PMP"]');
+  await until('NAT-PMP error on the card', async () => /not authorized/.test(await np.innerText()), 30000);
+  const m = (await api(M, '/metrics', null, auth)).body;
+  const npt = await np.innerText();
+  check(new RegExp(`state\\s+${m.natpmp_state}`).test(npt) && npt.includes(m.natpmp_last_error) &&
+    /TCP port\s+–/.test(npt) && await np.locator('.dot.bad').count() === 1,
+    `the NAT-PMP card shows /metrics' state ${m.natpmp_state}, no port and the last error (${JSON.stringify(npt)})`);
+
+  // -- the sync section: discovery runs, nothing ran yet --
+  await until('sync controls', async () => (await dash.locator('#sync button[data-sync="movies"]').count()) === 1);
+  await until('sync progress', async () => /No sync has run/.test(await dash.locator('#sync-progress').innerText()));
+  await until('live log connected', async () => (await dash.locator('#sync').getAttribute('data-live')) === '1');
+  check(await dash.locator('#sync button[data-sync]:not([disabled])').count() === 3,
+    'three sync buttons (movies, tv, watchlist), enabled');
+
+  // -- start a movies sync from the page --
+  await dash.click('#sync button[data-sync="movies"]');
+  await until('started message', async () => /Sync movies started \(run #\d+\)/.test(await dash.locator('#sync-msg').innerText()));
+  ok('the page started a movies sync');
+  const log = dash.locator('#sync-log');
+  await until('log: started', async () => /#\d+ movies sync started \(api\)/.test(await log.innerText()));
+  ok('the run\'s first log line streamed into the page');
+  await until('run finished', async () => (await dash.locator('#sync-progress').getAttribute('data-state')) === 'ok', 120000);
+  const lt = await log.innerText();
+  check(/#\d+ Heat: add \(best of 6 streams\)/.test(lt) && /Dune: Part Two: skip \(no stream passes/.test(lt),
+    'the log shows the add of Heat and the skip of Dune');
+  check(/movies sync ok: looked at 3, added 2, upgraded 0, skipped 1, errors 0/.test(lt),
+    'the log shows the run\'s summary');
+  const pt = await dash.locator('#sync-progress').innerText();
+  check(/looked at 3/.test(pt) && /added 2/.test(pt) && /skipped 1/.test(pt) && /errors 0/.test(pt),
+    `the progress line: looked at 3, added 2, skipped 1, errors 0 (${JSON.stringify(pt)})`);
+  for (const [h, title] of [[env('H_HEAT_4K'), 'Heat (1995)'], [env('H_MATRIX_1080'), 'The Matrix (1999)']]) {
+    await until(`${title} in the library table`, async () =>
+      (await dash.locator(`#library tr[data-hash="${h}"]`).innerText()).includes(title), 30000);
+    ok(`${title}, added by the sync, is in the library table`);
+  }
+  const img = dash.locator(`#library tr[data-hash="${env('H_HEAT_4K')}"] img.poster`);
+  await until('Heat poster loaded', async () => (await img.count()) === 1 &&
+    await img.evaluate((i) => i.complete && i.naturalWidth === 20), 15000);
+  check(await img.getAttribute('src') === env('IMG_BASE') + '/p949.jpg',
+    'Heat\'s row shows its TMDB poster (tmdb_image_base_url + poster_path), loaded');
+  await until('sync card counts the adds', async () =>
+    /added\s+2/.test(await dash.locator('.card[data-card="Sync"]').innerText()), 10000);
+  ok('the Sync card counts 2 added');
+  await dash.evaluate(() => window.scrollTo(0, 0));
+  await shot(dash, 'dashboard-sync.png');
+  noErrors(dash, 'dashboard with sync, blocklist and NAT-PMP');
+
+  // -- a second tab joins: it shows the last run and its log from POST /sync status --
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true,
+    hasTouch: true, deviceScaleFactor: 2 });
+  const p2 = await open(phone, M + '/dashboard');
+  await p2.fill('#login-token', TOKEN);
+  await p2.click('#login-form button');
+  await until('phone: last run', async () => /added 2/.test(await p2.locator('#sync-progress').innerText()));
+  check(/movies sync ok: looked at 3/.test(await p2.locator('#sync-log').innerText()),
+    'a page opened later shows the last run\'s progress and log');
+  await shot(p2, 'dashboard-sync-phone.png');
+  noErrors(p2, 'phone dashboard with sync');
+  check(foreign.length === 0, `the pages asked nothing but the daemon${foreign.length ? ' (got ' + foreign.join(' ') + ')' : ''}`);
+}
+
 (async () => {
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'], timeout: 30000 });
   if (scenario === 'panel') await panel();
   else if (scenario === 'login') await login();
-  else fail('usage: web_browser.js panel|login');
+  else if (scenario === 'sync') await sync();
+  else fail('usage: web_browser.js panel|login|sync');
   await browser.close();
   console.log('done');
 })().catch((e) => fail(e.stack || String(e)));

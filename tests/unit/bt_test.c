@@ -134,7 +134,6 @@ static void test_roundtrip(void)
 	bt_settings_default(&s);
 	snprintf(s.listen_interfaces, sizeof s.listen_interfaces, "127.0.0.1:0");
 	s.enable_dht = s.enable_lsd = s.enable_upnp = s.enable_natpmp = 0;
-	s.enable_utp_in = s.enable_utp_out = 0;
 	s.read_timeout_ms = 15000;
 	bt_engine *e = NULL;
 	CHECK_EQ_INT(bt_engine_create(&s, &e), 0);

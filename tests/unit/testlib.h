@@ -24,6 +24,14 @@ static int test_checks;
 	"FAIL %s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__, \
 	_h ? _h : "(null)", (needle)); } } while (0)
 
+/* Time bounds of performance checks are multiplied by this: an ASan + UBSan build
+ * (--enable-asan) runs the same work several times slower. */
+#ifdef __SANITIZE_ADDRESS__
+#define TEST_TIME_SCALE 5.0
+#else
+#define TEST_TIME_SCALE 1.0
+#endif
+
 static inline int test_done(const char *name)
 {
 	fprintf(stderr, "%s: %d checks, %d failed\n", name, test_checks, test_failures);
