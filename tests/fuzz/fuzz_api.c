@@ -214,6 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (prefix ? strncmp(path, routes[i].path, n - 1) != 0 :
 		    strcmp(path, routes[i].path) != 0)
 			continue;
+		r.ctx = routes[i].ctx;      /* the deps, as http_server.c hands them over */
 		int rc = routes[i].handler(&r);
 		if ((rc < 0) == (fuzz_mhd_queued() != 0))
 			abort();        /* exactly one reply, from the handler or the core */

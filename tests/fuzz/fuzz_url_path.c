@@ -86,6 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < nroutes; i++) {
 		if (routes[i].method && strcmp(routes[i].method, method) != 0)
 			continue;
+		r.ctx = routes[i].ctx;      /* the deps, as http_server.c hands them over */
 		int rc = routes[i].handler(&r);
 		if (rc < 0 && fuzz_mhd_queued())
 			abort();        /* queued a reply and asked the core for another */
