@@ -840,6 +840,8 @@ static const struct cfg_ui_row ui_rows[] = {
 	{ "engine.CacheSize", "RAM piece store (bytes)", "Engine", true, NULL },
 	{ "engine.ReaderReadAHead", "Read-ahead share (%)", "Engine", false, NULL },
 	{ "engine.PreloadCache", "Preload (%)", "Engine", false, NOT_YET },
+	{ "engine.EnableDebug", "Engine debug log", "Engine", false,
+	  NOT_YET " (set log_level to debug)" },
 	{ "engine.UseDisk", "SSD warmup cache", "Engine", true, NULL },
 	{ "engine.ConnectionsLimit", "Peers per torrent", "Engine", true, NULL },
 	{ "engine.DownloadRateLimit", "Download limit (KB/s)", "Engine", true, NULL },
