@@ -171,7 +171,7 @@ int64_t disc_parse_size(const char *title)
 	while (*p == ' ')
 		p++;
 	double v = strtod(p, &end);
-	if (end == p || v < 0 || v > 1e6)
+	if (end == p || !(v >= 0 && v <= 1e6))     /* NaN too: its cast is undefined */
 		return -1;
 	while (*end == ' ')
 		end++;

@@ -22,6 +22,7 @@
 #include "fuzz.h"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 
 #include "../../server/nat_pmp.c"
 
