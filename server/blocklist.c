@@ -622,7 +622,22 @@ static int read_ranges(gs_blocklist *b, struct blocklist_ranges *r)
 	r->v6 = xmalloc(p6 ? p6 : 1);
 	memcpy(r->v4, buf + sizeof h, p4);
 	memcpy(r->v6, buf + sizeof h + p4, p6);
+	/* the CRC catches damage, not a file someone else wrote: what goes to the engine must
+	 * be what merge() makes (sorted, first <= last, apart); else the list is parsed again */
+	for (size_t i = 0; i < r->n4; i++)
+		if (r->v4[i].first > r->v4[i].last ||
+		    (i && (r->v4[i - 1].last == UINT32_MAX || r->v4[i].first <= r->v4[i - 1].last + 1)))
+			goto bad;
+	for (size_t i = 0; i < r->n6; i++)
+		if (memcmp(r->v6[i].first, r->v6[i].last, 16) > 0 ||
+		    (i && (memcmp(r->v6[i].first, r->v6[i - 1].last, 16) <= 0 ||
+			   v6_adjacent(r->v6[i - 1].last, r->v6[i].first))))
+			goto bad;
 	rc = 0;
+	goto out;
+bad:
+	blocklist_ranges_free(r);
+	rc = -EBADMSG;
 out:
 	free(buf);
 	return rc;

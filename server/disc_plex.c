@@ -61,7 +61,8 @@ int plex_watchlist(struct disc_plex *p, struct disc_title **v, size_t *n, char *
 			if (strncmp(id->valuestring, "imdb://tt", 9) == 0 &&
 			    strlen(id->valuestring + 7) < sizeof d->imdb)
 				snprintf(d->imdb, sizeof d->imdb, "%s", id->valuestring + 7);
-			else if (strncmp(id->valuestring, "tmdb://", 7) == 0)
+			else if (strncmp(id->valuestring, "tmdb://", 7) == 0 &&
+				 strtoll(id->valuestring + 7, NULL, 10) > 0)   /* 0 = not known */
 				d->tmdb = strtoll(id->valuestring + 7, NULL, 10);
 		}
 	}

@@ -12,6 +12,9 @@
 #include <strings.h>
 
 #define TOK_MAX 64
+/* A season or episode number above this is no numbering (and would not fit an int:
+ * "1x2222222222222222222" came out negative) */
+#define MAX_NUMBER 99999
 
 static bool in_list(const char *tok, const char *const *list)
 {
@@ -171,7 +174,7 @@ int64_t disc_parse_size(const char *title)
 	while (*p == ' ')
 		p++;
 	double v = strtod(p, &end);
-	if (end == p || v < 0 || v > 1e6)
+	if (end == p || !(v >= 0 && v <= 1e6))     /* NaN too: its cast is undefined */
 		return -1;
 	while (*end == ' ')
 		end++;
@@ -211,8 +214,11 @@ int disc_parse_episode(const char *name, int *season, int *episode)
 			if (e - (p + 1) > 2)
 				continue;
 			if ((*e == 'e' || *e == 'E') && isdigit((unsigned char)e[1])) {
+				long en = strtol(e + 1, NULL, 10);
+				if (en > MAX_NUMBER)
+					continue;
 				*season = (int)sn;
-				*episode = (int)strtol(e + 1, NULL, 10);
+				*episode = (int)en;
 				return 0;
 			}
 			if (!isalnum((unsigned char)*e) && pack_season < 0)
@@ -227,7 +233,7 @@ int disc_parse_episode(const char *name, int *season, int *episode)
 			    isdigit((unsigned char)x[2])) {
 				char *e;
 				long ep = strtol(x + 1, &e, 10);
-				if (!isalnum((unsigned char)*e)) {
+				if (!isalnum((unsigned char)*e) && ep <= MAX_NUMBER) {
 					*season = (int)sn;
 					*episode = (int)ep;
 					return 0;
@@ -240,8 +246,9 @@ int disc_parse_episode(const char *name, int *season, int *episode)
 			const char *q = p + 6;
 			while (*q == ' ' || *q == '.' || *q == '_' || *q == '-')
 				q++;
-			if (isdigit((unsigned char)*q))
-				pack_season = (int)strtol(q, NULL, 10);
+			long sn = isdigit((unsigned char)*q) ? strtol(q, NULL, 10) : -1;
+			if (sn >= 0 && sn <= MAX_NUMBER)
+				pack_season = (int)sn;
 		}
 	}
 	if (pack_season >= 0) {

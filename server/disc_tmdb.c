@@ -54,6 +54,12 @@ static int call(struct disc_tmdb *t, const char *path, const char *query, const 
 	return rc;
 }
 
+/* A TMDB id: a positive integer that int64_t holds (a cast of 1e300 is undefined). */
+static bool id_ok(const cJSON *id)
+{
+	return cJSON_IsNumber(id) && id->valuedouble >= 1 && id->valuedouble < 9007199254740992.0;
+}
+
 static int year_of(const cJSON *o, const char *key)
 {
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -86,7 +92,7 @@ int tmdb_list(struct disc_tmdb *t, const char *path, const char *lang, const cha
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, show ? "name" : "title");
 		const cJSON *mt = cJSON_GetObjectItemCaseSensitive(r, "media_type");
 		bool dup = false;
-		if (!cJSON_IsNumber(id) || id->valuedouble <= 0 || !cJSON_IsString(name) ||
+		if (!id_ok(id) || !cJSON_IsString(name) ||
 		    !*name->valuestring)
 			continue;
 		if (cJSON_IsString(mt) && strcmp(mt->valuestring, show ? "tv" : "movie") != 0)
@@ -157,7 +163,7 @@ int tmdb_search(struct disc_tmdb *t, bool show, const char *title, int year, int
 	const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "results");
 	const cJSON *first = cJSON_IsArray(res) ? cJSON_GetArrayItem(res, 0) : NULL;
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(first, "id");
-	rc = cJSON_IsNumber(v) && v->valuedouble > 0 ? 0 : -ENOENT;
+	rc = id_ok(v) ? 0 : -ENOENT;
 	if (rc == 0)
 		*id = (int64_t)v->valuedouble;
 	else
@@ -203,6 +209,8 @@ int tmdb_last_seasons(struct disc_tmdb *t, int64_t id, struct tmdb_season out[2]
 		struct tmdb_season x = { num->valueint, cnt->valueint };
 		if (last_s && x.number == last_s && last_e > 0 && last_e < x.episodes)
 			x.episodes = last_e;
+		if ((*n > 0 && out[0].number == x.number) || (*n > 1 && out[1].number == x.number))
+			continue;       /* a season listed twice: the first entry stands */
 		if (*n < 2) {
 			out[(*n)++] = x;
 		} else if (x.number > out[1].number) {

@@ -328,10 +328,14 @@ static int request(gs_natpmp *n, natpmp_t *np, int proto, int ext, int lifetime,
 			continue;
 		if (rc < 0)
 			return rc;
-		/* a late answer to an earlier request of the other protocol: wait for ours */
+		/* a late answer to an earlier request of the other protocol: wait for ours.
+		 * libnatpmp took it as the answer and dropped our request as pending (its next
+		 * read would fail "no pending request"): mark it pending again. */
 		if (resp->type != (proto == NATPMP_PROTOCOL_TCP ? NATPMP_RESPTYPE_TCPPORTMAPPING
-				   : NATPMP_RESPTYPE_UDPPORTMAPPING))
+				   : NATPMP_RESPTYPE_UDPPORTMAPPING)) {
+			np->has_pending_request = 1;
 			continue;
+		}
 		return 0;
 	}
 }

@@ -4,7 +4,8 @@
 ## and `make fuzz-build` of the main Makefile (tests/local.mk), which pass the paths and
 ## the libraries' flags. A target is tests/fuzz/fuzz_<name>.c + its name in FUZZ_TARGETS
 ## + tests/fuzz/<name>.dict and tests/fuzz/corpus/<name>/ (see tests/fuzz/README.md).
-FUZZ_TARGETS = http_range url_path dav_xml api webhook cfg bt catalog warmup
+FUZZ_TARGETS = http_range url_path dav_xml api webhook cfg bt catalog warmup \
+	blocklist natpmp tmdb torrentio plex disc_score
 
 top_srcdir ?= .
 top_builddir ?= .

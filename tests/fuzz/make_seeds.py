@@ -247,5 +247,136 @@ def warmup():
     write("warmup", seeds)
 
 
-for fn in (http_range, url_path, dav_xml, api, webhook, cfg, bt, catalog, warmup):
+def blocklist():
+    p2p = ("# P2P list\nSome Org:1.2.3.0-1.2.3.255\nBad Range:10.0.0.5-10.0.0.1\n"
+           "Other, Inc.: a:b:192.168.0.0-192.168.0.255\n\nAdjacent:1.2.4.0-1.2.4.9\n")
+    dat = ("001.002.003.004 - 001.002.003.010 , 000 , Bad guys\n"
+           "005.006.007.008 - 005.006.007.009 , 200 , allowed (level > 127)\n"
+           "2001:db8::1 - 2001:db8::ff , 100 , v6 DAT\n")
+    cidr = "// CIDR\n10.0.0.0/8\n172.16.0.0/12\n0.0.0.0/0\n2001:db8::/32\n::1\n192.0.2.7\n"
+    mixed = ("fe80::-fe80::ffff\nv6:2001:db8::-2001:db8::10\n255.255.255.255\n"
+             "1.1.1.1-1.1.1.1\n1.1.1.2/32\n<html>not a list</html>\n")
+    html = "<!DOCTYPE html><html><body><h1>404 Not Found</h1></body></html>\n"
+
+    def cache(v4, v6):
+        body = b"".join(struct.pack("=II", a, b) for a, b in v4)
+        body += b"".join(a + b for a, b in v6)
+        return b"\1" + bytes([len(v4), len(v6)]) + body
+    v6a, v6b = bytes(15) + b"\1", bytes(15) + b"\x09"
+    seeds = [b"\0" + x.encode() for x in (p2p, dat, cidr, mixed, html)]
+    seeds.append(b"\0" + gzip_bytes(p2p.encode()))
+    seeds.append(b"\0" + gzip_bytes(cidr.encode())[:-6])       # truncated gzip
+    seeds += [cache([(1, 5), (10, 20)], [(v6a, v6b)]), cache([(9, 3)], []),
+              cache([(10, 20), (1, 5)], []), cache([], [(v6b, v6a)]), b"\1\0\0"]
+    write("blocklist", seeds)
+
+
+def gzip_bytes(b):
+    import gzip
+    return gzip.compress(b, mtime=0)
+
+
+def natpmp():
+    def reply(op, result, epoch, internal, external, life):
+        return struct.pack(">BBHIHHI", 0, 128 + op, result, epoch, internal, external, life)
+
+    def group(*dgrams):
+        return bytes([len(dgrams)]) + b"".join(bytes([len(d)]) + d for d in dgrams)
+
+    def inp(flags, rules, groups):
+        r = rules.encode()
+        return bytes([flags]) + struct.pack(">H", len(r)) + r + b"".join(groups)
+    ok_u, ok_t = reply(1, 0, 5000, 8091, 40000, 3600), reply(2, 0, 5000, 8091, 40000, 3600)
+    ours = ("-P PREROUTING ACCEPT\n"
+            "-A PREROUTING -i fuzz0 -p tcp -m tcp --dport 39999 -j REDIRECT --to-ports 8091\n"
+            "-A PREROUTING -i fuzz0 -p udp -m udp --dport 40000 -j REDIRECT --to-ports 8091\n"
+            "-A PREROUTING -i fuzz0 -p udp -m udp --dport 40000 -j REDIRECT --to-ports 8091\n"
+            "-A PREROUTING -i eth0 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080\n")
+    write("natpmp", [
+        inp(0, "-P PREROUTING ACCEPT\n", [group(ok_u), group(ok_t)]),
+        inp(1, ours, [group(ok_u), group(ok_t), group(reply(1, 0, 9000, 8091, 40002, 60)),
+                      group(reply(2, 0, 9001, 8091, 40002, 60))]),
+        inp(3, "", [group(ok_u), group(ok_t), group(reply(1, 0, 10, 8091, 40000, 3600)),
+                    group(reply(2, 0, 11, 8091, 40000, 3600)), group(ok_u), group(ok_t)]),
+        inp(0, "", [group(ok_u), group(reply(2, 2, 5000, 8091, 0, 0))]),     # not authorized
+        inp(0, "", [group(ok_u), group(reply(2, 0, 5000, 8091, 0, 3600))]),  # port 0
+        inp(0, "", [group(ok_u), group(ok_u, ok_t)]),                       # a late answer
+        inp(0, "", [group(reply(1, 0, 5000, 8091, 40000, 0xffffffff)), group(ok_t)]),
+        inp(0, "", [group(b"\0\x81\0"), group()]),
+    ])
+
+
+def http_answer(status, body, ctype="application/json", extra=""):
+    return ("%d\nContent-Type: %s\n%s\n%s" % (status, ctype, extra, body)).encode()
+
+
+def fixture(name):
+    with open(os.path.join(HERE, "..", "fixtures", "discovery", name), encoding="utf-8") as f:
+        return (f.read().replace("${TRACKER}", "http://127.0.0.1:6969/announce")
+                .replace("${H_SH_S03E01}", H1))
+
+
+ERRORS = [http_answer(401, json.dumps({"status_code": 7, "status_message": "Invalid API key: "
+                                       "You must be granted a valid key.", "success": False})),
+          http_answer(404, '{"error":"not found"}'),
+          http_answer(429, "", extra="Retry-After: 3\n"),
+          http_answer(502, "<!DOCTYPE html><html><body>Bad gateway</body></html>", "text/html"),
+          http_answer(200, "<html>maintenance</html>", "text/plain"),
+          http_answer(200, "{not json"), b"0\n\n", b"-1\n\n"]
+
+
+def tmdb():
+    seeds = [http_answer(200, fixture(f)) for f in (
+        "tmdb_popular_movie.json", "tmdb_on_the_air.json", "tmdb_trending_movie.json",
+        "tmdb_external_ids_603.json", "tmdb_search_matrix.json", "tmdb_tv_95480.json")]
+    seeds.append(http_answer(200, json.dumps({"id": 1, "imdb_id": None, "results": [
+        {"id": 1e300, "title": "Big", "media_type": "movie", "poster_path": "/x y.jpg"},
+        {"id": 5, "name": "Show", "first_air_date": "2020", "media_type": "tv"},
+        {"id": 5, "name": "Show again", "poster_path": "/" + "p" * 300}],
+        "seasons": [{"season_number": 2, "episode_count": 3, "air_date": "2001-01-01"},
+                    {"season_number": 2, "episode_count": 4, "air_date": "2001-01-01"}]})))
+    write("tmdb", seeds + ERRORS)
+
+
+def torrentio():
+    seeds = [http_answer(200, fixture(f)) for f in (
+        "torrentio_heat.json", "torrentio_dune.json", "torrentio_matrix_4k.json",
+        "torrentio_sh_3_1.json")]
+    seeds.append(http_answer(200, json.dumps({"streams": [
+        {"name": "Torrentio\n4k DV | HDR", "title": "Show.S02.2160p.REMUX.Atmos\n"
+         "Show.S02E05.mkv\n\U0001F464 nan \U0001F4BE nan GB", "infoHash": H0.upper(),
+         "fileIdx": 4.5, "behaviorHints": {"filename": "Show.S02E05.mkv"},
+         "sources": ["tracker:udp://t:80/announce", "tracker:ftp://no", "dht:" + H0]},
+        {"title": "x", "infoHash": "z" * 40}, {"title": 5, "infoHash": H1}]})))
+    write("torrentio", seeds + ERRORS)
+
+
+def plex():
+    seeds = [http_answer(200, fixture("plex_watchlist.json"))]
+    seeds.append(http_answer(200, json.dumps({"MediaContainer": {"Metadata": [
+        {"type": "show", "title": "Slow Horses", "year": 2022,
+         "Guid": [{"id": "imdb://tt5875444"}, {"id": "tmdb://95480"}]},
+        {"type": "movie", "title": "No ids", "year": 1e20},
+        {"type": "movie", "title": "Long", "Guid": [{"id": "imdb://tt" + "9" * 20},
+                                                     {"id": "tmdb://-5"}]},
+        {"type": "artist", "title": "Not a film"}]}})))
+    seeds.append(http_answer(401, "<html><head><title>Unauthorized</title></head></html>",
+                             "text/html"))
+    write("plex", seeds + ERRORS)
+
+
+def disc_score():
+    write("disc_score", [
+        "Heat.1995.2160p.UHD.BluRay.REMUX.DV.HDR10+.TrueHD.Atmos.7.1-FGT",
+        "The.Matrix.1999.1080p.BluRay.x264.DTS-HD.MA.5.1\n\U0001F464 250 \U0001F4BE 12.3 GB",
+        "Dune.Part.Two.2024.1080p.HDTS.x264\n\U0001F464 900 \U0001F4BE 4.5 GB \u2699\ufe0f TPB",
+        "Slow.Horses.S03E01.720p.WEB-DL.DDP5.1.H.264-EP",
+        "Slow Horses Season 2 Complete 1080p Dolby Vision stereo 2.0",
+        "Show.S01-S03.COMPLETE.480p", "Show 3x07 HDR", "HEISTS.DVD.TS",
+        "\U0001F464 99999999999 \U0001F4BE 1e6 TB", "\U0001F4BE 700 MB \U0001F464 -1",
+    ])
+
+
+for fn in (http_range, url_path, dav_xml, api, webhook, cfg, bt, catalog, warmup, blocklist, natpmp,
+           tmdb, torrentio, plex, disc_score):
     fn()
