@@ -42,7 +42,7 @@ static void cli_usage(const char *cmd)
 		fprintf(stderr, "  FILE   0-based file index or path inside the torrent (see gostream info)\n");
 	fprintf(stderr, "  --timeout S  give up after S seconds without data (default 30)\n"
 		"  --peer       connect to this peer too (repeatable)\n"
-		"  --local      loopback swarm: listen on 127.0.0.1, no DHT/LSD/UPnP/NAT-PMP/uTP\n");
+		"  --local      loopback swarm: listen on 127.0.0.1, no DHT/LSD/UPnP/NAT-PMP\n");
 }
 
 /* Parses a non-negative decimal number; 0 or -EINVAL. */
@@ -138,8 +138,8 @@ static int cli_engine(const struct cli_opts *o, bt_engine **e)
 	snprintf(s.listen_interfaces, sizeof s.listen_interfaces, "%s",
 		o->local ? "127.0.0.1:0" : "0.0.0.0:0,[::]:0");
 	if (o->local) {
+		/* uTP stays on: the engine dials TCP first (bt_shim.cc tcp_first) */
 		s.enable_dht = s.enable_lsd = s.enable_upnp = s.enable_natpmp = 0;
-		s.enable_utp_in = s.enable_utp_out = 0;
 	}
 	s.read_timeout_ms = o->timeout_s * 1000;
 	s.metadata_timeout_s = o->timeout_s;

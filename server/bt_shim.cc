@@ -1477,8 +1477,6 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 			prios.push_back({lt::piece_index_t(p), partial ? lt::low_priority : lt::dont_download});
 		}
 	}
-	if (!prios.empty())
-		t->h.prioritize_pieces(prios);
 	for (int p : dropped) {
 		t->h.reset_piece_deadline(lt::piece_index_t(p));
 		t->deadlined.erase(p);
@@ -1515,6 +1513,13 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 			t->deadlined.insert(p);
 		}
 	}
+	/* After the deadline calls, not before: set_piece_deadline() raises its piece to
+	 * top_priority, reset_piece_deadline() and clear_piece_deadlines() drop theirs to
+	 * low_priority (torrent.cpp), and handle calls run in order on libtorrent's thread.
+	 * Set before them, the grading above was undone: every deadline piece at 7, and the
+	 * regular picker took them in random order (rarest first, equal availability). */
+	if (!prios.empty())
+		t->h.prioritize_pieces(prios);
 	log_debug("bt: %s: window %d-%d, %s", t->hex.c_str(), w->head, w->end,
 		!t->idle_paused ? "running" : t->checked ? "resumed" : "resumes once checked");
 	if (t->idle_paused && t->checked && !t->deadlined.empty()) {
@@ -1533,8 +1538,9 @@ void clear_windows_locked(bt_torrent *t)
 			bool partial = it != t->ts->pieces.end() && !it->second.verified;
 			prios.push_back({lt::piece_index_t(p), partial ? lt::low_priority : lt::dont_download});
 		}
-		t->h.prioritize_pieces(prios);
+		/* clear first: it leaves its pieces at low_priority (see update_window_locked) */
 		t->h.clear_piece_deadlines();
+		t->h.prioritize_pieces(prios);
 	}
 	t->deadlined.clear();
 	for (auto &w : t->win)

@@ -302,8 +302,17 @@ void stream_close(gs_stream *h)
 	f = h->f;
 	pthread_mutex_lock(&s->lock);
 	s->handles--;
-	if (f->steer == h)
+	if (f->steer == h) {
+		/* The player left (a seek is a new connection): its pump would go on fetching
+		 * ahead of where it was, against the new read (B11: a reload for an evicted piece
+		 * there dropped every peer mid-seek). Idle the pump; the next steering read
+		 * restarts it where that reader is. */
 		f->steer = NULL;
+		f->last_steer.tv_sec -= PUMP_IDLE_SECONDS + 1;
+		if (f->pump_tok)
+			cancel_fire(f->pump_tok);
+		pthread_cond_signal(&f->pump_cond);
+	}
 	pthread_mutex_unlock(&s->lock);
 	free(h);
 	stream_sfile_put(s, f);
