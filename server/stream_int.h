@@ -22,6 +22,9 @@
 #define FILE_BUCKETS 1024
 #define PRIORITY_MAX 64
 #define FILL_THREADS 4
+/* a pump with no steering read for this long stops (stream_pump.c); stream_close
+ * backdates last_steer past it to idle the pump of a reader that left */
+#define PUMP_IDLE_SECONDS 45
 
 struct sfile {
 	struct sfile *next;

@@ -17,7 +17,6 @@
 
 #define WINDOW_MIN (16ull << 20)
 #define WINDOW_SECONDS 30
-#define PUMP_IDLE_SECONDS 45
 
 /* ---- the pump ---- */
 
