@@ -22,6 +22,7 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/http_range.c %D%/http_range.h \
 	%D%/http_server.c %D%/http_server.h \
 	%D%/library.c %D%/library.h \
+	%D%/naming.c %D%/naming.h \
 	%D%/log.c %D%/log.h \
 	%D%/mem.c %D%/mem.h \
 	%D%/racache.c %D%/racache.h \
@@ -30,7 +31,7 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/stream.c %D%/stream.h \
 	%D%/torrents.c %D%/torrents.h \
 	%D%/warmup.c %D%/warmup.h \
-	%D%/webhook.c %D%/webhook.h \
+	%D%/webhook.c %D%/webhook.h %D%/webhook_parse.c %D%/webhook_parse.h \
 	%D%/web.c %D%/web.h \
 	%D%/playability.c %D%/playability.h \
 	%D%/blocklist.c %D%/blocklist.h \
