@@ -11,6 +11,7 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/clock.h \
 	%D%/cli_client.c %D%/cli_client.h \
 	%D%/cli_opts.c %D%/cli_opts.h \
+	%D%/curl_buf.c %D%/curl_buf.h %D%/torrent_fetch.c %D%/torrent_fetch.h \
 	%D%/daemon.c %D%/daemon.h \
 	%D%/dirs.c %D%/dirs.h \
 	%D%/demo.c %D%/demo.h \
