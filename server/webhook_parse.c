@@ -283,32 +283,44 @@ static void imdb_scan(const char *text, size_t len, struct wh_item *it)
 	}
 }
 
+/* Where Plex and Jellyfin put what both send, and their event names. */
+struct wh_names {
+	const char *title, *show, *season, *number, *year;
+	struct { const char *event; enum wh_kind kind; } events[5];
+};
+
+static void item_common(const cJSON *o, const struct wh_names *n, bool episode,
+			struct wh_item *it)
+{
+	for (size_t i = 0; i < sizeof n->events / sizeof n->events[0] && n->events[i].event; i++)
+		if (strcmp(it->event, n->events[i].event) == 0)
+			it->kind = n->events[i].kind;
+	it->episode = episode;
+	wh_text_copy(it->title, sizeof it->title, str_get(o, n->title));
+	if (episode) {
+		wh_text_copy(it->show, sizeof it->show, str_get(o, n->show));
+		it->season = num_get(o, n->season);
+		it->number = num_get(o, n->number);
+	}
+	it->year = num_get(o, n->year);
+}
+
 static void item_plex(const cJSON *root, struct wh_item *it)
 {
 	const cJSON *md = obj_get(root, "Metadata");
 	const cJSON *player = obj_get(root, "Player");
 	const char *type = str_get(md, "type");
 
+	static const struct wh_names names = {
+		"title", "grandparentTitle", "parentIndex", "index", "year",
+		{ { "media.play", WH_PLAY }, { "media.resume", WH_RESUME },
+		  { "media.stop", WH_STOP }, { "media.pause", WH_PAUSE },
+		  { "media.scrobble", WH_SCROBBLE } },
+	};
+
 	it->source = "plex";
-	if (strcmp(it->event, "media.play") == 0)
-		it->kind = WH_PLAY;
-	else if (strcmp(it->event, "media.resume") == 0)
-		it->kind = WH_RESUME;
-	else if (strcmp(it->event, "media.stop") == 0)
-		it->kind = WH_STOP;
-	else if (strcmp(it->event, "media.pause") == 0)
-		it->kind = WH_PAUSE;
-	else if (strcmp(it->event, "media.scrobble") == 0)
-		it->kind = WH_SCROBBLE;
-	it->episode = type && strcmp(type, "episode") == 0;
-	wh_text_copy(it->title, sizeof it->title, str_get(md, "title"));
+	item_common(md, &names, type && strcmp(type, "episode") == 0, it);
 	wh_text_copy(it->original_title, sizeof it->original_title, str_get(md, "originalTitle"));
-	if (it->episode) {
-		wh_text_copy(it->show, sizeof it->show, str_get(md, "grandparentTitle"));
-		it->season = num_get(md, "parentIndex");
-		it->number = num_get(md, "index");
-	}
-	it->year = num_get(md, "year");
 	it->view_offset_ms = num_get(md, "viewOffset");
 	it->duration_ms = num_get(md, "duration");
 	const cJSON *media = first_of(obj_get(md, "Media"));
@@ -332,21 +344,16 @@ static void item_jellyfin(const cJSON *root, struct wh_item *it)
 	const char *imdb = str_get(root, "Provider_imdb");
 	int64_t ticks;
 
+	static const struct wh_names names = {
+		"Name", "SeriesName", "SeasonNumber", "EpisodeNumber", "Year",
+		{ { "PlaybackStart", WH_PLAY }, { "PlaybackStop", WH_STOP },
+		  { "PlaybackProgress", WH_PROGRESS } },
+	};
+
 	it->source = "jellyfin";
-	if (strcmp(it->event, "PlaybackStart") == 0)
-		it->kind = WH_PLAY;
-	else if (strcmp(it->event, "PlaybackStop") == 0)
-		it->kind = WH_STOP;
-	else if (strcmp(it->event, "PlaybackProgress") == 0)
-		it->kind = bool_get(root, "IsPaused") ? WH_PAUSE : WH_PROGRESS;
-	it->episode = type && strcmp(type, "Episode") == 0;
-	wh_text_copy(it->title, sizeof it->title, str_get(root, "Name"));
-	if (it->episode) {
-		wh_text_copy(it->show, sizeof it->show, str_get(root, "SeriesName"));
-		it->season = num_get(root, "SeasonNumber");
-		it->number = num_get(root, "EpisodeNumber");
-	}
-	it->year = num_get(root, "Year");
+	item_common(root, &names, type && strcmp(type, "Episode") == 0, it);
+	if (it->kind == WH_PROGRESS && bool_get(root, "IsPaused"))
+		it->kind = WH_PAUSE;
 	wh_text_copy(it->file, sizeof it->file, str_get(root, "Path"));
 	/* .NET ticks: 100 ns. */
 	if ((ticks = num_get(root, "PlaybackPositionTicks")) >= 0)
