@@ -1,12 +1,13 @@
 /* webhook_test.c - unit tests of the webhook's parts below HTTP: UTF-8 cleaning, title
- * keys (years, scene names, season markers, localised titles), episode numbers, the
- * Jellyfin empty-value patch, Plex and Jellyfin payload parsing (IMDB ids by regex from
- * the Guid array, ticks, quoted numbers), the resume offset, token comparison, matching
- * against a real catalog + library (IMDB, path, both hash-suffix forms, basename, title +
- * year, episodes) and the session rules of apply() (two players, keyless stops, a player
- * moving on to the next episode). The stream layer and the engine are stubs that record
- * their calls; the webhook gets its handles through struct webhook_deps. Includes
- * webhook.c to reach its statics. */
+ * keys (the library's reading of years, scene names, season markers; localised titles),
+ * the Jellyfin empty-value patch, Plex and Jellyfin payload parsing (IMDB ids from the
+ * raw Guid text, ticks, quoted numbers), the resume offset, matching against a real
+ * catalog + library (IMDB, path, both hash-suffix forms, basename, title + year,
+ * episodes, and names only the library's rules read: 1x02, "Season 1/Episode 2",
+ * "COMPLETE" torrent names) and the session rules of apply() (two players, keyless stops,
+ * a player moving on to the next episode). The stream layer and the engine are stubs that
+ * record their calls; the webhook gets its handles through struct webhook_deps. Includes
+ * webhook.c and webhook_parse.c to reach their statics. */
 #include "../../server/webhook.c"
 #include "../../server/webhook_parse.c"
 
