@@ -25,9 +25,10 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/racache.c %D%/racache.h \
 	%D%/settings.c %D%/settings.h \
 	%D%/status.c %D%/status.h \
-	%D%/stream.c %D%/stream.h \
+	%D%/stream.c %D%/stream.h %D%/stream_int.h %D%/stream_wake.c %D%/stream_pump.c \
+	%D%/stream_fill.c \
 	%D%/torrents.c %D%/torrents.h \
-	%D%/warmup.c %D%/warmup.h \
+	%D%/warmup.c %D%/warmup.h %D%/warmup_int.h %D%/warmup_chunk.c %D%/warmup_writer.c \
 	%D%/webhook.c %D%/webhook.h %D%/webhook_parse.c %D%/webhook_parse.h \
 	%D%/web.c %D%/web.h \
 	%D%/playability.c %D%/playability.h \

@@ -101,10 +101,12 @@ void log_vwrite(int level, const char *file, int line, const char *fmt, va_list 
 		const char *base = strrchr(file, '/');
 		fprintf(out, "%s:%d: ", base ? base + 1 : file, line);
 	}
+	/* strlen before the vfprintf: gcc with -fsanitize=address otherwise warns "null
+	 * format string" (-Wformat-overflow), which breaks --enable-asan --enable-werror. */
+	size_t n = strlen(fmt);
 	va_list again;
 	va_copy(again, ap);
 	vfprintf(out, fmt, ap);
-	size_t n = strlen(fmt);
 	bool nl = n == 0 || fmt[n - 1] != '\n';
 	if (nl)
 		fputc('\n', out);

@@ -1,4 +1,4 @@
-/* fuzz_warmup.c - warmup files read back from disk (server/warmup.c: the header, the
+/* fuzz_warmup.c - warmup files read back from disk (server/warmup*.c: the header, the
  * chunk record table, the CRC check of every chunk served). Options: 64 KiB chunks, a
  * 128 KiB head, a 64 KiB tail. Input: a flag byte, 8 bytes of file size (little-endian;
  * taken modulo 1 MiB unless flag bit 2), then the rest R. Flag bit 0 clear: R is the
@@ -8,9 +8,16 @@
  * from R - so mutations get past the CRCs; bit 1 takes the header's first 88 bytes from R
  * (CRC fixed), bit 3 cuts the file short. Then the folder is opened and the file read:
  * what warmup_read serves must be exactly the bytes that were written, never damaged ones. */
-#include "../../server/warmup.c"
+#include "warmup_int.h"     /* the format helpers, to lay a valid file out */
 
 #include "fuzz.h"
+#include "mem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 static const char *hash = "0123456789abcdef0123456789abcdef01234567";
 
@@ -66,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 9)
 		return 0;
 	flag = data[0];
-	fs = get_le64(data + 1);
+	fs = wu_get_le64(data + 1);
 	if (!(flag & 4))
 		fs = fs % (1u << 20) + 1;
 	r = data + 9;
@@ -74,39 +81,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_empty_dir(dir);
 
 	if (flag & 1) {
-		warmup w0 = { .o = opts };
 		struct wu_entry e = { 0 };
 		unsigned char *h;
 		if (fs > INT64_MAX)
 			fs = INT64_MAX;
-		if (parse_key(hash, 0, &e.key) < 0)
+		if (wu_parse_key(hash, 0, &e.key) < 0)
 			abort();
-		layout_of(&opts, (int64_t)fs, &e.l);
+		wu_layout_of(&opts, (int64_t)fs, &e.l);
 		e.nonce = 0x0123456789abcdefull;
 		flen = e.l.data_off + e.l.ns * opts.chunk_size;
 		file = xcalloc(1, flen);
 		h = file;
-		header_encode(&w0, &e, h);
+		wu_header_encode(&opts, &e, h);
 		if ((flag & 2) && rlen >= WU_HDR_USED) {
 			memcpy(h, r, WU_HDR_USED);
-			put_le32(h + WU_HDR_USED, crc_of(h, WU_HDR_USED));
+			wu_put_le32(h + WU_HDR_USED, wu_crc_of(h, WU_HDR_USED));
 		}
 		for (uint64_t s = 0; s < e.l.ns; s++) {
 			uint64_t k = s < e.l.nh ? s : e.l.t0 + (s - e.l.nh);
-			uint32_t len = chunk_len(&e.l, opts.chunk_size, k);
-			unsigned char *d = file + slot_data_off(&e.l, opts.chunk_size, s);
+			uint32_t len = wu_chunk_len(&e.l, opts.chunk_size, k);
+			unsigned char *d = file + wu_slot_data_off(&e.l, opts.chunk_size, s);
 			int mode = rlen > s ? r[s] % 4 : 0;
 			for (uint32_t i = 0; i < len; i++)
 				d[i] = want_byte(r, rlen, k * opts.chunk_size + i);
 			if (mode == 1)
 				continue;
-			rec_encode(file + slot_rec_off(s), e.nonce, s, mode == 3 ? len + 1 : len,
-				   crc_of(d, len));
+			wu_rec_encode(file + wu_slot_rec_off(s), e.nonce, s, mode == 3 ? len + 1 : len,
+				   wu_crc_of(d, len));
 			if (mode == 2)
 				d[len / 2] ^= 0x5a;
 		}
 		if ((flag & 8) && rlen >= 4)
-			flen = get_le32(r + rlen - 4) % (flen + 1);
+			flen = wu_get_le32(r + rlen - 4) % (flen + 1);
 	}
 	if (fuzz_write_file(path, file ? file : r, file ? flen : rlen) < 0)
 		abort();
@@ -121,8 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_read(w, f, f > 1 ? f - 1 : 0, 1, fixed, r, rlen);
 	check_read(w, f, f > 70000 ? f - 70000 : 0, 70000, fixed, r, rlen);
 	if (rlen >= 12)
-		check_read(w, f, (int64_t)(get_le64(r + rlen - 12) % ((uint64_t)f + 1)),
-			   get_le32(r + rlen - 4) % (200u << 10), fixed, r, rlen);
+		check_read(w, f, (int64_t)(wu_get_le64(r + rlen - 12) % ((uint64_t)f + 1)),
+			   wu_get_le32(r + rlen - 4) % (200u << 10), fixed, r, rlen);
 	warmup_close(w);
 	return 0;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """include_graph.py - the module include graph of server/, davfs/ and fuse/, and a check
 that it has no cycle. A module is a .c with its .h (bt_shim.cc counts as module "bt");
+a module split over several files has one private header <m>_int.h, and it and every .c
+that includes it belong to module m (stream_wake.c, stream_fill.c ... are module stream).
 module A uses B when A's .c or .h includes B's .h. Prints the graph (one "A -> B C" line
 per module) and exits 1 naming a cycle if there is one. Run from the source tree or give
 it as the first argument. Used by make check (TESTS) and by hand."""
@@ -21,6 +23,13 @@ for d in dirs:
         if ext not in (".c", ".h", ".cc"):
             continue
         m = "bt" if base == "bt_shim" else base
+        if base.endswith("_int") and ext == ".h":
+            m = base[:-len("_int")]
+        elif ext == ".c":
+            with open(os.path.join(p, f), encoding="utf-8", errors="replace") as fh:
+                own = [h for h in inc.findall(fh.read()) if h.endswith("_int")]
+            if own and base.startswith(own[0][:-len("_int")] + "_"):
+                m = own[0][:-len("_int")]
         modules.setdefault(m, set()).add(os.path.join(d, f))
 for m, files in modules.items():
     uses[m] = set()
@@ -28,6 +37,8 @@ for m, files in modules.items():
         with open(os.path.join(top, f), encoding="utf-8", errors="replace") as fh:
             for h in inc.findall(fh.read()):
                 h = os.path.basename(h)
+                if h.endswith("_int") and h[:-len("_int")] in modules:
+                    h = h[:-len("_int")]
                 if h in modules and h != m:
                     uses[m].add(h)
 
