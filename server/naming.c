@@ -200,34 +200,20 @@ static size_t nm_put_utf8(char *out, uint32_t cp)
 size_t naming_utf8_get(const unsigned char *s, uint32_t *cp)
 {
 	unsigned char c = s[0];
-	size_t n;
-	uint32_t v;
-	unsigned char lo = 0x80, hi = 0xBF;
 
 	if (c < 0x80) {
 		*cp = c;
 		return 1;
 	}
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-		v = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		v = c & 0x0F;
-		if (c == 0xE0)
-			lo = 0xA0;
-		if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		v = c & 0x07;
-		if (c == 0xF0)
-			lo = 0x90;
-		if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return 0;
-	}
+	if (c < 0xC2 || c > 0xF4)
+		return 0;               /* a continuation byte, an overlong lead, > U+10FFFF */
+	size_t n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+	uint32_t v = c & (0x7F >> n);
+	/* The second byte's range (RFC 3629, 4): E0 and F0 would be overlong below A0 / 90,
+	 * ED above 9F a surrogate, F4 above 8F past U+10FFFF. */
+	unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+	unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+
 	if (s[1] < lo || s[1] > hi)
 		return 0;
 	v = v << 6 | (s[1] & 0x3F);
