@@ -15,7 +15,7 @@ GS_FUSE_LIB = %D%/libgs_fuse.a
 check_PROGRAMS += tests/unit/fs_test
 tests_unit_fs_test_SOURCES = tests/unit/fs_test.c tests/unit/testlib.h
 nodist_EXTRA_tests_unit_fs_test_SOURCES = tests/link_cxx.cc
-tests_unit_fs_test_LDADD = server/libgs_server.a server/libgs_engine.a \
+tests_unit_fs_test_LDADD = server/libgs_server.a server/libgs_engine.a server/libgs_base.a \
 	$(LIBTORRENT_LIBS) $(GS_LIBS)
 TESTS += tests/unit/fs_test $(GS_FUSE_TESTS)
 else

@@ -9,6 +9,7 @@
 #include "blocklist.h"
 
 #include "config.h"
+#include "curl_buf.h"
 #include "log.h"
 #include "mem.h"
 
@@ -718,31 +719,9 @@ static void load_saved(gs_blocklist *b)
 
 struct fetch {
 	gs_blocklist *b;
-	char *buf;
-	size_t len, cap;
-	bool too_big;
+	struct curl_buf data;           /* capped at BLOCKLIST_MAX_DOWNLOAD */
 	char *etag, *last_modified;
 };
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct fetch *f = arg;
-	size_t k = size * n;
-
-	if (f->len + k > BLOCKLIST_MAX_DOWNLOAD) {
-		f->too_big = true;
-		return 0;
-	}
-	if (f->len + k > f->cap) {
-		f->cap = f->cap ? f->cap * 2 : 1 << 20;
-		while (f->cap < f->len + k)
-			f->cap *= 2;
-		f->buf = xrealloc(f->buf, f->cap);
-	}
-	memcpy(f->buf + f->len, p, k);
-	f->len += k;
-	return k;
-}
 
 static char *header_value(const char *p, size_t n, const char *name)
 {
@@ -812,7 +791,7 @@ static void set_error(gs_blocklist *b, const char *fmt, ...)
  * (last_error set, the list in use kept). */
 static int refresh_once(gs_blocklist *b)
 {
-	struct fetch f = { .b = b };
+	struct fetch f = { .b = b, .data.max = BLOCKLIST_MAX_DOWNLOAD };
 	struct curl_slist *hdrs = NULL;
 	char cerr[CURL_ERROR_SIZE] = "", err[256];
 	long code = 0;
@@ -838,8 +817,8 @@ static int refresh_once(gs_blocklist *b)
 	pthread_mutex_unlock(&b->lock);
 	curl_easy_setopt(c, CURLOPT_URL, b->url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_buf_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &f.data);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &f);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -875,7 +854,7 @@ static int refresh_once(gs_blocklist *b)
 	}
 	if (cr != CURLE_OK) {
 		rc = -EIO;
-		if (f.too_big || cr == CURLE_FILESIZE_EXCEEDED)
+		if (f.data.too_big || cr == CURLE_FILESIZE_EXCEEDED)
 			set_error(b, "download %s: larger than %u MiB", b->url,
 				  BLOCKLIST_MAX_DOWNLOAD >> 20);
 		else
@@ -897,14 +876,14 @@ static int refresh_once(gs_blocklist *b)
 		goto out;
 	}
 	struct blocklist_ranges r = { 0 };
-	rc = load_body(b, f.buf ? f.buf : "", f.len, "download", &r, err, sizeof err);
+	rc = load_body(b, f.data.buf ? f.data.buf : "", f.data.len, "download", &r, err, sizeof err);
 	if (rc < 0) {
-		set_error(b, "download %s (%zu bytes): %s", b->url, f.len, err);
+		set_error(b, "download %s (%zu bytes): %s", b->url, f.data.len, err);
 		goto out;
 	}
 	/* the new list is in use: it becomes the last good copy (the list, its parsed
 	 * ranges, then the meta file that validates both) */
-	int wr = write_file_atomic(b->list_path, f.buf ? f.buf : "", f.len);
+	int wr = write_file_atomic(b->list_path, f.data.buf ? f.data.buf : "", f.data.len);
 	if (!wr)
 		wr = save_ranges(b, &r);
 	blocklist_ranges_free(&r);
@@ -930,7 +909,7 @@ static int refresh_once(gs_blocklist *b)
 	b->st.last_error[0] = '\0';
 	pthread_mutex_unlock(&b->lock);
 out:
-	free(f.buf);
+	free(f.data.buf);
 	free(f.etag);
 	free(f.last_modified);
 	return rc;

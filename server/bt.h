@@ -136,8 +136,10 @@ typedef struct bt_info {
 	char **trackers;
 } bt_info;
 
-/* Adds LINK (magnet, 40-hex hash, http(s) URL of a .torrent, or a .torrent path). Magnets
- * and hashes fetch the info dict from peers (bounded by metadata_timeout_s: -ETIMEDOUT).
+/* Adds LINK (magnet, 40-hex hash, or a .torrent path; an http(s) URL of a .torrent is
+ * -EINVAL here: torrent_fetch_add downloads it and hands the bytes to
+ * bt_engine_add_torrent_bytes). Magnets and hashes fetch the info dict from peers
+ * (bounded by metadata_timeout_s: -ETIMEDOUT).
  * extra_peers: NULL-terminated "ip:port" list or NULL. The torrent is left asleep.
  * On error a message goes to err. The same info-hash twice returns the known torrent.
  * *out stays valid until bt_torrent_forget or bt_engine_destroy. */

@@ -14,6 +14,7 @@
 
 #include "bt.h"
 #include "bt_cli.h"
+#include "torrent_fetch.h"
 #include "clock.h"
 
 #define CLI_MAX_PEERS 32
@@ -153,7 +154,7 @@ static int cli_engine(const struct cli_opts *o, bt_engine **e)
 static int cli_add(bt_engine *e, const struct cli_opts *o, bt_torrent **t)
 {
 	char err[512] = "";
-	int rc = bt_engine_add(e, o->link, o->peers, t, err, sizeof err);
+	int rc = torrent_fetch_add(e, o->link, o->timeout_s, o->peers, t, err, sizeof err);
 	if (rc < 0)
 		fprintf(stderr, "gostream: %s: %s\n", o->link, err[0] ? err : strerror(-rc));
 	return rc;

@@ -60,7 +60,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include <curl/curl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -100,7 +99,7 @@ private:
 namespace {
 
 constexpr int BLOCK = 16 * 1024;
-constexpr size_t MAX_TORRENT_FILE = 64u << 20;   /* cap on .torrent files and downloads */
+constexpr size_t MAX_TORRENT_FILE = 64u << 20;   /* cap on .torrent files (= TORRENT_FETCH_MAX) */
 constexpr int MAX_WINDOWS = 4;                   /* read-ahead windows per torrent */
 constexpr int MAX_KNOWN_PEERS = 64;
 constexpr int MAX_RELOADS_PER_READ = 3;
@@ -1795,51 +1794,7 @@ void engine_main(bt_engine *e)
 	}
 }
 
-/* ---- fetching .torrent files ---- */
-
-size_t curl_sink(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	auto *buf = static_cast<std::string *>(arg);
-	size_t n = size * nmemb;
-	if (buf->size() + n > MAX_TORRENT_FILE)
-		return 0;
-	buf->append(ptr, n);
-	return n;
-}
-
-int fetch_url(const char *url, int timeout_s, std::string &out, char *err, size_t errlen)
-{
-	CURL *c = curl_easy_init();
-	if (!c) {
-		set_err(err, errlen, "libcurl init failed");
-		return -ENOMEM;
-	}
-	char cerr[CURL_ERROR_SIZE] = "";
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, long(timeout_s));
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, long(std::min(timeout_s, 15)));
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	CURLcode rc = curl_easy_perform(c);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK) {
-		set_err(err, errlen, "fetching %s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
-		return rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
-	}
-	return 0;
-}
+/* ---- reading .torrent files (URLs are fetched on the C side: torrent_fetch.c) ---- */
 
 int read_small_file(const char *path, std::string &out, char *err, size_t errlen)
 {
@@ -2057,8 +2012,6 @@ int bt_engine_create(const bt_settings *s, bt_engine **out) noexcept
 {
 	bt_engine *e = nullptr;
 	try {
-		static std::once_flag curl_once;
-		std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 		e = new bt_engine;
 		e->cfg = *s;
 		sanitize(e->cfg);
@@ -2186,7 +2139,6 @@ int bt_engine_add(bt_engine *e, const char *link, const char *const *extra_peers
 		bt_torrent **out, char *err, size_t errlen) noexcept
 {
 	try {
-		bt_settings s = e->settings();
 		std::string buf;
 		int rc;
 		switch (bt_link_classify(link)) {
@@ -2204,8 +2156,8 @@ int bt_engine_add(bt_engine *e, const char *link, const char *const *extra_peers
 			return add_magnet(e, std::move(atp), extra_peers, out, err, errlen);
 		}
 		case BT_LINK_URL:
-			rc = fetch_url(link, s.metadata_timeout_s, buf, err, errlen);
-			break;
+			set_err(err, errlen, "http(s) links are fetched by torrent_fetch_add, not the engine");
+			return -EINVAL;
 		case BT_LINK_FILE:
 			rc = read_small_file(link, buf, err, errlen);
 			break;

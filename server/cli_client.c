@@ -10,6 +10,7 @@
 
 #include "cfg.h"
 #include "cli_opts.h"
+#include "curl_buf.h"
 #include "mem.h"
 
 #include <cjson/cJSON.h>
@@ -74,10 +75,8 @@ struct client {
 };
 
 struct reply {
-	char *body;
-	size_t len;
+	struct curl_buf body;           /* .buf NUL-terminated, NULL when empty */
 	long status;
-	bool too_big;
 };
 
 struct progress {
@@ -104,22 +103,6 @@ static int usage_error(const struct client *c, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-	struct reply *r = arg;
-	size_t k = size * n;
-
-	if (r->len + k > CLIENT_MAX_REPLY) {
-		r->too_big = true;
-		return 0;
-	}
-	r->body = xrealloc(r->body, r->len + k + 1);
-	memcpy(r->body + r->len, p, k);
-	r->len += k;
-	r->body[r->len] = '\0';
-	return k;
-}
-
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct progress *p = arg;
@@ -140,7 +123,7 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 	return 0;
 }
 
-/* One request; body (JSON) NULL = GET. Fills r (the caller frees r->body). Returns 0,
+/* One request; body (JSON) NULL = GET. Fills r (the caller frees r->body.buf). Returns 0,
  * or EXIT_RUNTIME after saying why the daemon could not be asked. */
 static int request(struct client *c, const char *url, const char *body, long timeout,
 		   struct progress *prog, struct reply *r)
@@ -151,13 +134,14 @@ static int request(struct client *c, const char *url, const char *body, long tim
 	CURLcode cc;
 
 	memset(r, 0, sizeof *r);
+	r->body.max = CLIENT_MAX_REPLY;
 	if (!h) {
 		fprintf(stderr, "gostream: libcurl cannot start\n");
 		return EXIT_RUNTIME;
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_buf_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -183,7 +167,7 @@ static int request(struct client *c, const char *url, const char *body, long tim
 	curl_slist_free_all(hdr);
 	free(auth);
 	curl_easy_cleanup(h);
-	if (r->too_big) {
+	if (r->body.too_big) {
 		fprintf(stderr, "gostream: the daemon's reply is larger than %u bytes\n",
 			CLIENT_MAX_REPLY);
 		return EXIT_RUNTIME;
@@ -200,7 +184,7 @@ static int request(struct client *c, const char *url, const char *body, long tim
 /* The daemon's answer as a JSON value, or EXIT_RUNTIME after printing its error. */
 static int json_reply(struct client *c, const struct reply *r, cJSON **out)
 {
-	cJSON *j = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+	cJSON *j = r->body.buf ? cJSON_ParseWithLength(r->body.buf, r->body.len) : NULL;
 
 	*out = NULL;
 	if (r->status == 401) {
@@ -236,7 +220,7 @@ static int torrents_call(struct client *c, const cJSON *body, struct progress *p
 
 	if (rc == 0)
 		rc = json_reply(c, &r, out);
-	free(r.body);
+	free(r.body.buf);
 	free(text);
 	free(url);
 	return rc;
@@ -432,7 +416,7 @@ static int cmd_status(struct client *c)
 		return rc;
 	if (echo.status != 200) {
 		fprintf(stderr, "gostream status: %s/echo answered HTTP %ld\n", c->api, echo.status);
-		free(echo.body);
+		free(echo.body.buf);
 		return EXIT_RUNTIME;
 	}
 	if ((rc = torrents_action(c, "list", NULL, &list)) ||
@@ -441,11 +425,11 @@ static int cmd_status(struct client *c)
 	/* The metrics port may be firewalled from here: status works without it. */
 	url = xasprintf("%s/metrics", c->metrics);
 	if (request(c, url, NULL, CLIENT_TIMEOUT, NULL, &met) == 0 && met.status == 200)
-		metrics = cJSON_ParseWithLength(met.body, met.len);
-	free(met.body);
+		metrics = cJSON_ParseWithLength(met.body.buf, met.body.len);
+	free(met.body.buf);
 	free(url);
 	double up = num(metrics, "uptime");
-	const char *version = echo.body ? echo.body : "?";
+	const char *version = echo.body.buf ? echo.body.buf : "?";
 	if (c->json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "url", c->api);
@@ -472,7 +456,7 @@ out:
 	cJSON_Delete(metrics);
 	cJSON_Delete(active);
 	cJSON_Delete(list);
-	free(echo.body);
+	free(echo.body.buf);
 	return rc;
 }
 
@@ -544,11 +528,11 @@ static int cmd_sync(struct client *c)
 		if (!said_wait)
 			fprintf(stderr, "gostream sync: another sync is running; waiting for it\n");
 		said_wait = true;
-		free(r.body);
+		free(r.body.buf);
 		sleep(2);
 	}
 	rc = json_reply(c, &r, &res);
-	free(r.body);
+	free(r.body.buf);
 	if (rc)
 		goto out;
 	id = (int)num(res, "run");
@@ -564,7 +548,7 @@ static int cmd_sync(struct client *c)
 		if ((rc = sync_call(c, b, &r)))
 			goto out;
 		rc = json_reply(c, &r, &st);
-		free(r.body);
+		free(r.body.buf);
 		if (rc)
 			goto out;
 		run = run_with_id(st, id);
@@ -591,7 +575,7 @@ static int cmd_sync(struct client *c)
 	if (rc)
 		goto out;
 	rc = json_reply(c, &r, &res);
-	free(r.body);
+	free(r.body.buf);
 	if (rc)
 		goto out;
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(run, "progress");

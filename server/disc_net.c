@@ -4,6 +4,7 @@
  * flight. Bodies are capped at DISC_MAX_BODY. */
 #include "disc_net.h"
 
+#include "curl_buf.h"
 #include "log.h"
 #include "mem.h"
 
@@ -30,9 +31,7 @@ struct disc_net {
 };
 
 struct body {
-	char *buf;
-	size_t len;
-	bool too_big;
+	struct curl_buf data;           /* capped at DISC_MAX_BODY */
 	char ctype[128];
 	long retry_after;
 };
@@ -140,22 +139,6 @@ char *disc_url_escape(const char *s)
 	return o;
 }
 
-static size_t on_data(char *p, size_t size, size_t nm, void *arg)
-{
-	struct body *b = arg;
-	size_t k = size * nm;
-
-	if (b->len + k > DISC_MAX_BODY) {
-		b->too_big = true;
-		return 0;
-	}
-	b->buf = xrealloc(b->buf, b->len + k + 1);
-	memcpy(b->buf + b->len, p, k);
-	b->len += k;
-	b->buf[b->len] = '\0';
-	return k;
-}
-
 static size_t on_header(char *p, size_t size, size_t nm, void *arg)
 {
 	struct body *b = arg;
@@ -182,7 +165,7 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
  * or "". */
 static void service_message(const struct body *b, char *out, size_t n)
 {
-	cJSON *j = b->buf ? cJSON_ParseWithLength(b->buf, b->len) : NULL;
+	cJSON *j = b->data.buf ? cJSON_ParseWithLength(b->data.buf, b->data.len) : NULL;
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "status_message");
 
 	out[0] = '\0';
@@ -197,7 +180,7 @@ static void service_message(const struct body *b, char *out, size_t n)
 
 static bool looks_html(const struct body *b)
 {
-	const char *p = b->buf;
+	const char *p = b->data.buf;
 
 	if (strncasecmp(b->ctype, "text/html", 9) == 0)
 		return true;
@@ -224,12 +207,13 @@ static int fetch(disc_net *n, struct disc_svc *svc, const char *url,
 			goto stopped;
 		if (disc_net_stopped(n))
 			goto stopped;
-		free(b->buf);
+		free(b->data.buf);
 		memset(b, 0, sizeof *b);
+		b->data.max = DISC_MAX_BODY;
 		curl_easy_reset(n->h);
 		curl_easy_setopt(n->h, CURLOPT_URL, url);
-		curl_easy_setopt(n->h, CURLOPT_WRITEFUNCTION, on_data);
-		curl_easy_setopt(n->h, CURLOPT_WRITEDATA, b);
+		curl_easy_setopt(n->h, CURLOPT_WRITEFUNCTION, curl_buf_write);
+		curl_easy_setopt(n->h, CURLOPT_WRITEDATA, &b->data);
 		curl_easy_setopt(n->h, CURLOPT_HEADERFUNCTION, on_header);
 		curl_easy_setopt(n->h, CURLOPT_HEADERDATA, b);
 		curl_easy_setopt(n->h, CURLOPT_NOPROGRESS, 0L);
@@ -260,7 +244,7 @@ static int fetch(disc_net *n, struct disc_svc *svc, const char *url,
 		curl_easy_getinfo(n->h, CURLINFO_RESPONSE_CODE, status);
 		if (disc_net_stopped(n))
 			goto stopped;
-		if (b->too_big) {
+		if (b->data.too_big) {
 			snprintf(err, errlen, "%s: %s: answer larger than %u bytes", svc->name, what,
 				 DISC_MAX_BODY);
 			return -EPROTO;
@@ -339,14 +323,14 @@ int disc_get_json(disc_net *n, struct disc_svc *svc, const char *url,
 		rc = -EPROTO;
 		goto out;
 	}
-	*out = b.buf ? cJSON_ParseWithLength(b.buf, b.len) : NULL;
+	*out = b.data.buf ? cJSON_ParseWithLength(b.data.buf, b.data.len) : NULL;
 	if (!*out) {
 		snprintf(err, errlen, "%s: %s: malformed JSON in the answer (HTTP %ld, %zu bytes)",
-			 svc->name, what, status, b.len);
+			 svc->name, what, status, b.data.len);
 		rc = -EPROTO;
 	}
 out:
-	free(b.buf);
+	free(b.data.buf);
 	return rc;
 }
 
@@ -356,6 +340,6 @@ int disc_get(disc_net *n, struct disc_svc *svc, const char *url, const char *con
 	struct body b = { 0 };
 	int rc = fetch(n, svc, url, headers, what, &b, status, err, errlen);
 
-	free(b.buf);
+	free(b.data.buf);
 	return rc;
 }

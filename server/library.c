@@ -1,8 +1,8 @@
 /* library.c - the virtual library tree (see library.h for naming and inode rules).
  * Owns the nodes, five open-addressing indexes (path, inode, (hash, index), record,
  * claimed name) and the readdir tombstones, all under one rwlock: API threads write
- * (library_put/remove), front ends read. Names are computed outside the lock (pure
- * functions of a record); change events are queued under it and delivered after it.
+ * (library_put/remove), front ends read. Names are computed outside the lock (naming.c,
+ * pure functions of a record); change events are queued under it and delivered after it.
  *
  * Claims: every listed file ("leaf") wants one path. The leaf that ranks first for a path
  * (added time, then hash, then index) gets it; the others get their alt path, which has
@@ -14,10 +14,10 @@
 
 #include "log.h"
 #include "mem.h"
+#include "naming.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,8 +29,6 @@
 #define LIB_DIR_BIT     (1ull << 63)
 #define LIB_MIN_COOKIE  16ull          /* cookies below are left to "." and ".." */
 #define LIB_TOMBSTONES  4096           /* removed entries whose readdir place we remember */
-#define LIB_MAX_SEASON  99
-#define LIB_MAX_EPISODE 999
 
 /* ---- hashing and inodes ---- */
 
@@ -230,16 +228,10 @@ struct lib_pending {
 	char *path;                    /* name is its last component */
 };
 
-/* Naming regexes, compiled once (regexec on a compiled regex is thread-safe). */
-struct lib_re {
-	regex_t title_year, year, quality, sxxeyy, nxnn, season_word, episode_word,
-		season_short, tv_cut, name_cut, sample, alt_tail;
-};
 
 struct gs_library {
 	pthread_rwlock_t lock;
 	uint64_t min_video_size;
-	struct lib_re re;
 	struct lib_node *root, *movies, *tv;
 	struct ltab by_path, by_ino, by_file, by_rec, by_claim;
 	size_t nfiles;
@@ -292,445 +284,14 @@ static uint64_t lib_ino_hash(uint64_t ino)
 	return lib_mix(ino);
 }
 
-/* ---- content types and file classes ---- */
-
-static const struct {
-	const char *ext;
-	const char *type;
-} lib_types[] = {
-	{ ".mkv", "video/x-matroska" }, { ".mk3d", "video/x-matroska" },
-	{ ".mp4", "video/mp4" }, { ".m4v", "video/mp4" },
-	{ ".avi", "video/x-msvideo" },
-	{ ".ts", "video/mp2t" }, { ".m2ts", "video/mp2t" }, { ".mts", "video/mp2t" },
-	{ ".webm", "video/webm" },
-	{ ".mov", "application/octet-stream" }, { ".wmv", "application/octet-stream" },
-	{ ".mpg", "application/octet-stream" }, { ".mpeg", "application/octet-stream" },
-	{ ".flv", "application/octet-stream" }, { ".ogv", "application/octet-stream" },
-};
-
-/* The lowercased extension of a path's last component (".mkv"), or "" if it has none
- * that looks like one (1-8 alphanumerics after a dot that is not the first character). */
-static void lib_ext_of(const char *path, char ext[10])
-{
-	const char *base = strrchr(path, '/');
-	base = base ? base + 1 : path;
-	const char *dot = strrchr(base, '.');
-	size_t n = dot ? strlen(dot + 1) : 0;
-
-	ext[0] = '\0';
-	if (!dot || dot == base || n < 1 || n > 8)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		char c = dot[1 + i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
-			return;
-	}
-	ext[0] = '.';
-	for (size_t i = 0; i <= n; i++) {
-		char c = dot[1 + i];
-		ext[1 + i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-	}
-}
-
-static const char *lib_type_of_ext(const char *ext)
-{
-	for (size_t i = 0; i < sizeof(lib_types) / sizeof(lib_types[0]); i++)
-		if (strcmp(ext, lib_types[i].ext) == 0)
-			return lib_types[i].type;
-	return NULL;
-}
+_Static_assert(LIB_NAME_MAX == NAMING_NAME_MAX, "library names are naming.c's components");
 
 const char *library_content_type(const char *name)
 {
-	char ext[10];
-	const char *t;
-
-	lib_ext_of(name, ext);
-	t = lib_type_of_ext(ext);
-	return t ? t : "application/octet-stream";
+	return naming_content_type(name);
 }
 
-static bool lib_is_video(const char *path)
-{
-	char ext[10];
-
-	lib_ext_of(path, ext);
-	return lib_type_of_ext(ext) != NULL;
-}
-
-/* BEP 47 pad files live under ".pad/"; BitComet's are "_____padding_file_N_...". */
-static bool lib_is_pad(const char *path)
-{
-	const char *base = strrchr(path, '/');
-
-	base = base ? base + 1 : path;
-	return strncmp(path, ".pad/", 5) == 0 || strstr(path, "/.pad/") != NULL ||
-		strncmp(base, "_____padding_file", 17) == 0;
-}
-
-static bool lib_is_sample(const struct lib_re *re, const char *path)
-{
-	const char *p = path;
-
-	/* A directory component named Sample(s) anywhere in the path. */
-	for (const char *slash; (slash = strchr(p, '/')); p = slash + 1) {
-		size_t n = (size_t)(slash - p);
-		if ((n == 6 && strncasecmp(p, "sample", 6) == 0) ||
-		    (n == 7 && strncasecmp(p, "samples", 7) == 0))
-			return true;
-	}
-	return regexec(&re->sample, p, 0, NULL, 0) == 0;
-}
-
-/* ---- names ---- */
-
-/* Appends one code point as UTF-8. */
-static size_t lib_put_utf8(char *out, uint32_t cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xC0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xE0 | cp >> 12);
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char)(0xF0 | cp >> 18);
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	out[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
-
-/* Decodes one strict UTF-8 sequence (no overlongs, surrogates or > U+10FFFF); returns its
- * length, or 0 if s does not start with one. */
-static size_t lib_get_utf8(const unsigned char *s, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t v;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-		v = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		v = c & 0x0F;
-		if (c == 0xE0)
-			lo = 0xA0;
-		if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		v = c & 0x07;
-		if (c == 0xF0)
-			lo = 0x90;
-		if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return 0;
-	}
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	v = v << 6 | (s[1] & 0x3F);
-	for (size_t i = 2; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		v = v << 6 | (s[i] & 0x3F);
-	}
-	*cp = v;
-	return n;
-}
-
-/* Cleans one path component's text into out (cap bytes, NUL included): invalid UTF-8
- * -> U+FFFD, C0/C1 controls and DEL -> space, '/' and '\' -> '-', runs of spaces -> one,
- * no leading dots or spaces, no trailing spaces or dots. The result is at most
- * max_len bytes, cut on a character boundary; it may be empty. */
-static void lib_clean(const char *in, char *out, size_t max_len)
-{
-	const unsigned char *s = (const unsigned char *)in;
-	char buf[8];
-	size_t o = 0;
-	bool space = false;
-
-	while (*s) {
-		uint32_t cp;
-		size_t n = lib_get_utf8(s, &cp);
-		if (n == 0) {
-			cp = 0xFFFD;
-			n = 1;
-		}
-		s += n;
-		if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F))
-			cp = ' ';
-		else if (cp == '/' || cp == '\\')
-			cp = '-';
-		if (cp == ' ') {
-			space = o > 0;  /* leading spaces vanish; inner runs become one */
-			continue;
-		}
-		if (o == 0 && cp == '.')
-			continue;       /* no hidden files, no "." or ".." */
-		size_t len = lib_put_utf8(buf, cp);
-		if (o + (space ? 1 : 0) + len > max_len)
-			break;
-		if (space)
-			out[o++] = ' ';
-		space = false;
-		memcpy(out + o, buf, len);
-		o += len;
-	}
-	while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '.'))
-		o--;
-	out[o] = '\0';
-}
-
-/* A component "<stem><suffix><ext>" of at most LIB_NAME_MAX bytes: the stem is cleaned
- * and cut to fit, suffix and ext (already clean) are kept whole. With guard, a stem that
- * ends like an alt suffix gets round brackets, so no wanted name equals an alt name. */
-static void lib_make_name(const struct lib_re *re, const char *stem, const char *suffix,
-	const char *ext, bool guard, char out[LIB_NAME_MAX + 1])
-{
-	size_t room = LIB_NAME_MAX - strlen(suffix) - strlen(ext);
-
-	lib_clean(stem, out, room);
-	if (!out[0])
-		snprintf(out, LIB_NAME_MAX + 1, "%s", "Untitled");
-	regmatch_t m[1];
-	if (guard && regexec(&re->alt_tail, out, 1, m, 0) == 0) {
-		out[m[0].rm_so + 1] = '(';
-		out[strlen(out) - 1] = ')';
-	}
-	size_t n = strlen(out);
-	snprintf(out + n, LIB_NAME_MAX + 1 - n, "%s%s", suffix, ext);
-}
-
-/* Copies s[0..n) into a fresh string with '.' and '_' turned into spaces (scene names
- * use them as separators), trimmed of spaces and separators at both ends. */
-static char *lib_scene_words(const char *s, size_t n)
-{
-	char *w = xstrndup(s, n);
-	size_t a = 0, b;
-
-	for (char *p = w; *p; p++)
-		if (*p == '.' || *p == '_')
-			*p = ' ';
-	b = strlen(w);
-	while (b > 0 && strchr(" -([", w[b - 1]))
-		b--;
-	while (a < b && strchr(" -)]", w[a]))
-		a++;
-	memmove(w, w + a, b - a);
-	w[b - a] = '\0';
-	return w;
-}
-
-/* Offset of the first match of re in s (with a group 1 that is a leading separator or
- * empty), or strlen(s). */
-static size_t lib_cut_at(const regex_t *re, const char *s)
-{
-	regmatch_t m[2];
-
-	if (regexec(re, s, 2, m, 0) != 0)
-		return strlen(s);
-	return (size_t)m[0].rm_so;
-}
-
-/* Scene name "Blade.Runner.2049.2017.1080p.BluRay" -> base "Blade Runner 2049", year
- * 2017: cut at the first quality token, then take the last year with words before it.
- * Returns a fresh base; *year = 0 when none. */
-static char *lib_scene_title(const struct lib_re *re, const char *name, int *year)
-{
-	size_t end = lib_cut_at(&re->quality, name);
-	char *head = xstrndup(name, end);
-	regmatch_t m[3];
-	size_t off = 0, best_cut = 0;
-	int best_year = 0;
-
-	while (off < end && regexec(&re->year, head + off, 3, m, off ? REG_NOTBOL : 0) == 0) {
-		size_t cut = off + (size_t)m[0].rm_so;
-		char *before = lib_scene_words(head, cut);
-		if (before[0]) {
-			best_cut = cut;
-			best_year = atoi(head + off + m[2].rm_so);
-		}
-		free(before);
-		off += (size_t)m[2].rm_eo;  /* the next year may share this one's separator */
-	}
-	char *base = lib_scene_words(head, best_year ? best_cut : end);
-	free(head);
-	*year = best_year;
-	return base;
-}
-
-/* Record title "Heat (1995)" -> base "Heat", year 1995; without "(Year)" the base is the
- * whole title (trimmed) and *year = 0. Returns a fresh string. */
-static char *lib_title_year(const struct lib_re *re, const char *title, int *year)
-{
-	regmatch_t m[3];
-
-	*year = 0;
-	if (regexec(&re->title_year, title, 3, m, 0) == 0) {
-		*year = atoi(title + m[2].rm_so);
-		return xstrndup(title + m[1].rm_so, (size_t)(m[1].rm_eo - m[1].rm_so));
-	}
-	size_t a = 0, b = strlen(title);
-	while (a < b && title[a] == ' ')
-		a++;
-	while (b > a && title[b - 1] == ' ')
-		b--;
-	return xstrndup(title + a, b - a);
-}
-
-static const char *lib_basename(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s ? s + 1 : path;
-}
-
-/* Title and year of a movie record, as "Title (Year)" or "Title". Fresh string. */
-static char *lib_movie_stem(const struct lib_re *re, const cat_record *rec, const char *file)
-{
-	int year = 0, name_year = 0;
-	char *base, *out;
-
-	if (rec->title && rec->title[strspn(rec->title, " ")]) {
-		base = lib_title_year(re, rec->title, &year);
-		if (!year && rec->name) {
-			free(lib_scene_title(re, rec->name, &name_year));
-			year = name_year;
-			/* "Heat 1995" + year 1995 would read "Heat 1995 (1995)". */
-			size_t n = strlen(base);
-			char tail[8];
-			snprintf(tail, sizeof(tail), " %d", year);
-			if (year && n > 5 && strcmp(base + n - 5, tail) == 0)
-				base[n - 5] = '\0';
-		}
-	} else {
-		const char *src = rec->name && rec->name[0] ? rec->name : lib_basename(file);
-		char *tmp = NULL;
-		if (src == lib_basename(file)) {
-			char ext[10];
-			lib_ext_of(src, ext);
-			tmp = xstrndup(src, strlen(src) - strlen(ext));
-			src = tmp;
-		}
-		base = lib_scene_title(re, src, &year);
-		free(tmp);
-	}
-	out = year ? xasprintf("%s (%d)", base, year) : xstrdup(base);
-	free(base);
-	return out;
-}
-
-/* Show title and year of a TV record: the title without SxxEyy/Season/"(Year)" parts, else
- * the torrent name's words before them. Fresh string, "Show (Year)" or "Show". */
-static char *lib_show_stem(const struct lib_re *re, const cat_record *rec, char **show_only)
-{
-	int year = 0;
-	char *base;
-
-	if (rec->title && rec->title[strspn(rec->title, " ")]) {
-		char *t = xstrndup(rec->title, lib_cut_at(&re->tv_cut, rec->title));
-		base = lib_title_year(re, t, &year);
-		free(t);
-		if (!base[0]) {
-			free(base);
-			base = xstrdup(rec->title);
-		}
-	} else {
-		const char *name = rec->name ? rec->name : "";
-		char *t = xstrndup(name, lib_cut_at(&re->name_cut, name));
-		base = lib_scene_title(re, t, &year);
-		free(t);
-	}
-	*show_only = base;
-	return year ? xasprintf("%s (%d)", base, year) : xstrdup(base);
-}
-
-static int lib_num(const char *s, const regmatch_t *m)
-{
-	return atoi(s + m->rm_so);
-}
-
-/* Season and episode of a file from its path in the torrent; -1/-1 when unknown. */
-static void lib_episode(const struct lib_re *re, const cat_record *rec, const char *path,
-	int *season, int *episode)
-{
-	const char *base = lib_basename(path);
-	regmatch_t m[4];
-
-	*season = *episode = -1;
-	if (regexec(&re->sxxeyy, base, 4, m, 0) == 0 || regexec(&re->nxnn, base, 4, m, 0) == 0) {
-		*season = lib_num(base, &m[2]);
-		*episode = lib_num(base, &m[3]);
-	} else if (regexec(&re->sxxeyy, path, 4, m, 0) == 0) {
-		*season = lib_num(path, &m[2]);
-		*episode = lib_num(path, &m[3]);
-	} else if (regexec(&re->episode_word, base, 4, m, 0) == 0) {
-		/* "Season 1/Episode 2.mkv", "Show.S01/E02.mkv": the season comes from the
-		 * path's directories, the torrent name or the title. */
-		*episode = lib_num(base, &m[3]);
-		regmatch_t s[3];
-		const char *srcs[] = { path, rec->name, rec->title };
-		for (size_t i = 0; i < 3 && *season < 0; i++) {
-			if (!srcs[i])
-				continue;
-			if (regexec(&re->season_word, srcs[i], 3, s, 0) == 0 ||
-			    regexec(&re->season_short, srcs[i], 3, s, 0) == 0)
-				*season = lib_num(srcs[i], &s[2]);
-		}
-		if (*season < 0)
-			*episode = -1;
-	}
-	if (*season > LIB_MAX_SEASON || *episode > LIB_MAX_EPISODE)
-		*season = *episode = -1;
-}
-
-/* "movies/<name>" or "tv/<show>/<season>/<name>": the only shapes a virtual path may
- * take, so a path never names a file in one record and a directory in another. The last
- * component gets the real extension. Returns a fresh path or NULL if vpath is unusable. */
-static char *lib_override_path(const struct lib_re *re, const char *vpath, const char *ext)
-{
-	char *copy = xstrdup(vpath), *save = NULL, *parts[8];
-	char clean[4][LIB_NAME_MAX + 1];
-	int n = 0;
-	char *out = NULL;
-
-	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-		if (n == 8)
-			goto out;
-		parts[n++] = t;
-	}
-	if (!((n == 2 && strcmp(parts[0], "movies") == 0) || (n == 4 && strcmp(parts[0], "tv") == 0)))
-		goto out;
-	for (int i = 1; i < n - 1; i++) {
-		lib_make_name(re, parts[i], "", "", false, clean[i]);
-	}
-	char last_ext[10];
-	lib_ext_of(parts[n - 1], last_ext);
-	if (strcmp(last_ext, ext) == 0)
-		parts[n - 1][strlen(parts[n - 1]) - strlen(last_ext)] = '\0';
-	lib_make_name(re, parts[n - 1], "", ext, true, clean[n - 1]);
-	out = n == 2 ? xasprintf("movies/%s", clean[1])
-		: xasprintf("tv/%s/%s/%s", clean[1], clean[2], clean[3]);
-out:
-	free(copy);
-	return out;
-}
+/* ---- what a record shows (names from naming.c) ---- */
 
 /* What one leaf of a record should be: computed without the lock. */
 struct lib_spec {
@@ -748,46 +309,45 @@ static void lib_spec_free(struct lib_spec *s)
 }
 
 /* Fills want/alt/alt2 from a directory part ("movies" ...), a stem and an extension. */
-static void lib_spec_paths(const struct lib_re *re, struct lib_spec *s, const char *dir,
+static void lib_spec_paths(struct lib_spec *s, const char *dir,
 	const char *stem, const char *ext, const char *hash)
 {
 	char name[LIB_NAME_MAX + 1], sfx[64];
 
-	lib_make_name(re, stem, "", ext, true, name);
+	naming_make_name(stem, "", ext, true, name);
 	s->want = xasprintf("%s/%s", dir, name);
 	/* The alt's stem is the wanted name's, so both read alike. */
 	name[strlen(name) - strlen(ext)] = '\0';
 	snprintf(sfx, sizeof(sfx), " [%.8s-%u]", hash, s->index);
 	char alt[LIB_NAME_MAX + 1];
-	lib_make_name(re, name, sfx, ext, false, alt);
+	naming_make_name(name, sfx, ext, false, alt);
 	s->alt = xasprintf("%s/%s", dir, alt);
 	snprintf(sfx, sizeof(sfx), " [%s-%u]", hash, s->index);
-	lib_make_name(re, name, sfx, ext, false, alt);
+	naming_make_name(name, sfx, ext, false, alt);
 	s->alt2 = xasprintf("%s/%s", dir, alt);
 }
 
 /* Names file i of rec into *s; returns false if it cannot be listed. */
-static bool lib_spec_for(const struct gs_library *lib, const cat_record *rec, uint32_t i,
+static bool lib_spec_for(const cat_record *rec, uint32_t i,
 	const char *vpath, struct lib_spec *s)
 {
-	const struct lib_re *re = &lib->re;
 	const char *path = rec->files[i].path;
-	char ext[10];
+	char ext[NAMING_EXT_MAX];
 	char *dir = NULL, *stem = NULL;
 
 	memset(s, 0, sizeof(*s));
 	s->index = i;
 	s->size = rec->files[i].size;
-	lib_ext_of(path, ext);
-	s->ctype = library_content_type(path);
+	naming_ext(path, ext);
+	s->ctype = naming_content_type(path);
 	if (vpath) {
-		char *p = lib_override_path(re, vpath, ext);
+		char *p = naming_vpath(vpath, ext);
 		if (p) {
 			char *slash = strrchr(p, '/');
 			*slash = '\0';
 			/* Stem of the cleaned last component, without its extension. */
 			char *last = xstrndup(slash + 1, strlen(slash + 1) - strlen(ext));
-			lib_spec_paths(re, s, p, last, ext, rec->hash);
+			lib_spec_paths(s, p, last, ext, rec->hash);
 			free(last);
 			free(p);
 			return true;
@@ -796,19 +356,23 @@ static bool lib_spec_for(const struct gs_library *lib, const cat_record *rec, ui
 			rec->hash, i, vpath);
 	}
 	if (rec->category == CAT_MOVIE) {
-		stem = lib_movie_stem(re, rec, path);
-		lib_spec_paths(re, s, "movies", stem, ext, rec->hash);
+		int year;
+		char *title = naming_movie_title(rec, path, &year);
+		stem = naming_stem(title, year);
+		free(title);
+		lib_spec_paths(s, "movies", stem, ext, rec->hash);
 		free(stem);
 		return true;
 	}
 	int season, episode;
-	lib_episode(re, rec, path, &season, &episode);
+	naming_episode(path, rec->name, rec->title, &season, &episode);
 	if (season < 0)
 		return false;
-	char *show = NULL;
-	char *show_dir_stem = lib_show_stem(re, rec, &show);
+	int year;
+	char *show = naming_show_title(rec, &year);
+	char *show_dir_stem = naming_stem(show, year);
 	char show_dir[LIB_NAME_MAX + 1];
-	lib_make_name(re, show_dir_stem, "", "", false, show_dir);
+	naming_make_name(show_dir_stem, "", "", false, show_dir);
 	/* File stems use the original's "<Show_Name>_SxxEyy_<first 8 hex>" form, which the
 	 * webhook matches by its hash suffix. */
 	for (char *p = show; *p; p++)
@@ -816,7 +380,7 @@ static bool lib_spec_for(const struct gs_library *lib, const cat_record *rec, ui
 			*p = '_';
 	dir = xasprintf("tv/%s/Season.%02d", show_dir, season);
 	stem = xasprintf("%s_S%02dE%02d_%.8s", show, season, episode, rec->hash);
-	lib_spec_paths(re, s, dir, stem, ext, rec->hash);
+	lib_spec_paths(s, dir, stem, ext, rec->hash);
 	free(dir);
 	free(stem);
 	free(show);
@@ -841,35 +405,35 @@ static size_t lib_specs(const struct gs_library *lib, const cat_record *rec, str
 			bool dup = false;
 			for (size_t k = 0; k < n; k++)
 				dup |= v[k].index == i;
-			if (dup || i >= rec->n_files || lib_is_pad(rec->files[i].path) ||
-			    (!vp && !lib_is_video(rec->files[i].path)))
+			if (dup || i >= rec->n_files || naming_is_pad(rec->files[i].path) ||
+			    (!vp && !naming_is_video(rec->files[i].path)))
 				continue;
-			if (lib_spec_for(lib, rec, i, vp, &v[n]))
+			if (lib_spec_for(rec, i, vp, &v[n]))
 				n++;
 		}
 	} else if (rec->category == CAT_MOVIE) {
 		size_t best = SIZE_MAX;
 		for (size_t i = 0; i < rec->n_files; i++) {
 			const cat_file *f = &rec->files[i];
-			if (!lib_is_video(f->path) || lib_is_pad(f->path) ||
-			    lib_is_sample(&lib->re, f->path) || f->size < lib->min_video_size)
+			if (!naming_is_video(f->path) || naming_is_pad(f->path) ||
+			    naming_is_sample(f->path) || f->size < lib->min_video_size)
 				continue;
 			if (best == SIZE_MAX || f->size > rec->files[best].size)
 				best = i;
 		}
 		if (best != SIZE_MAX) {
 			v = xcalloc(1, sizeof(*v));
-			if (lib_spec_for(lib, rec, (uint32_t)best, NULL, &v[0]))
+			if (lib_spec_for(rec, (uint32_t)best, NULL, &v[0]))
 				n = 1;
 		}
 	} else {
 		v = xcalloc(rec->n_files, sizeof(*v));
 		for (size_t i = 0; i < rec->n_files; i++) {
 			const cat_file *f = &rec->files[i];
-			if (!lib_is_video(f->path) || lib_is_pad(f->path) ||
-			    lib_is_sample(&lib->re, f->path) || f->size < lib->min_video_size)
+			if (!naming_is_video(f->path) || naming_is_pad(f->path) ||
+			    naming_is_sample(f->path) || f->size < lib->min_video_size)
 				continue;
-			if (lib_spec_for(lib, rec, (uint32_t)i, NULL, &v[n]))
+			if (lib_spec_for(rec, (uint32_t)i, NULL, &v[n]))
 				n++;
 		}
 	}
@@ -1500,58 +1064,13 @@ int library_readdir(gs_library *lib, uint64_t dir_ino, uint64_t cookie, lib_entr
 
 /* ---- open / close ---- */
 
-static const struct {
-	size_t off;
-	const char *re;
-} lib_regexes[] = {
-	{ offsetof(struct lib_re, title_year), "^(.*[^ ]) *\\(((19|20)[0-9][0-9])\\) *$" },
-	{ offsetof(struct lib_re, year), "(^|[[ ._(-])((19|20)[0-9][0-9])([]. _)-]|$)" },
-	{ offsetof(struct lib_re, quality),
-	  "(^|[[ ._(-])(2160p|1080p|720p|576p|480p|4k|uhd|bluray|blu-ray|bdrip|brrip|bdremux|"
-	  "remux|web-?dl|webrip|web|hdtv|dvdrip|hdrip|x264|x265|h[.]?264|h[.]?265|hevc|10bit|"
-	  "hdr|proper|repack|extended|unrated|multi)([]. _)-]|$)" },
-	{ offsetof(struct lib_re, sxxeyy), "(^|[^a-z0-9])s([0-9]{1,2})[ ._-]?e([0-9]{1,3})([^0-9]|$)" },
-	{ offsetof(struct lib_re, nxnn), "(^|[^a-z0-9])([0-9]{1,2})x([0-9]{2,3})([^0-9]|$)" },
-	{ offsetof(struct lib_re, season_word), "(^|[^a-z0-9])season[ ._-]*([0-9]{1,2})([^0-9]|$)" },
-	{ offsetof(struct lib_re, episode_word),
-	  "(^|[^a-z0-9])(episode|ep|e)[ ._-]*([0-9]{1,3})([^0-9]|$)" },
-	{ offsetof(struct lib_re, season_short), "(^|[^a-z0-9])s([0-9]{1,2})([^0-9]|$)" },
-	{ offsetof(struct lib_re, tv_cut),
-	  "(^|[[ ._(-])(s[0-9]{1,2}(e[0-9]{1,3})*|season[ ._-]*[0-9]{1,2}|[0-9]{1,2}x[0-9]{2,3})"
-	  "([^a-z0-9]|$)" },
-	/* Torrent names also end their show title at "COMPLETE" (a title may say it). */
-	{ offsetof(struct lib_re, name_cut),
-	  "(^|[[ ._(-])(s[0-9]{1,2}(e[0-9]{1,3})*|season[ ._-]*[0-9]{1,2}|[0-9]{1,2}x[0-9]{2,3}|"
-	  "complete)([^a-z0-9]|$)" },
-	{ offsetof(struct lib_re, sample), "(^|[^a-z0-9])sample([^a-z0-9]|$)" },
-	{ offsetof(struct lib_re, alt_tail), " \\[[0-9a-f]{8,40}-[0-9]+]$" },
-};
-
-#define LIB_NREGEX (sizeof(lib_regexes) / sizeof(lib_regexes[0]))
 
 int library_open(const lib_options *opt, gs_library **out)
 {
 	gs_library *lib = xcalloc(1, sizeof(*lib));
-	size_t compiled = 0;
-	int rc = 0;
 
 	lib->min_video_size = opt && opt->min_video_size ? opt->min_video_size
 		: LIB_MIN_VIDEO_SIZE_DEFAULT;
-	for (; compiled < LIB_NREGEX; compiled++) {
-		regex_t *re = (regex_t *)((char *)&lib->re + lib_regexes[compiled].off);
-		int flags = REG_EXTENDED | REG_ICASE;
-		/* alt_tail must stay case-sensitive: our hex is lowercase. */
-		if (lib_regexes[compiled].off == offsetof(struct lib_re, alt_tail))
-			flags = REG_EXTENDED;
-		int err = regcomp(re, lib_regexes[compiled].re, flags);
-		if (err) {
-			char msg[128];
-			regerror(err, re, msg, sizeof(msg));
-			log_error("library: regex %zu: %s", compiled, msg);
-			rc = -EINVAL;
-			goto fail;
-		}
-	}
 	pthread_rwlock_init(&lib->lock, NULL);
 	atomic_init(&lib->generation, 0);
 	lib->root = lib_node_new(lib, NULL, xstrdup(""), true, LIB_ROOT_INO);
@@ -1560,11 +1079,6 @@ int library_open(const lib_options *opt, gs_library **out)
 	lib->root->permanent = lib->movies->permanent = lib->tv->permanent = true;
 	*out = lib;
 	return 0;
-fail:
-	for (size_t i = 0; i < compiled; i++)
-		regfree((regex_t *)((char *)&lib->re + lib_regexes[i].off));
-	free(lib);
-	return rc;
 }
 
 static void lib_free_tree(struct lib_node *nd)
@@ -1605,8 +1119,6 @@ void library_close(gs_library *lib)
 	ltab_free(&lib->by_claim);
 	for (size_t i = 0; i < LIB_TOMBSTONES; i++)
 		free(lib->tombs[i].name);
-	for (size_t i = 0; i < LIB_NREGEX; i++)
-		regfree((regex_t *)((char *)&lib->re + lib_regexes[i].off));
 	pthread_rwlock_destroy(&lib->lock);
 	free(lib->pend);
 	free(lib);

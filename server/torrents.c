@@ -7,9 +7,11 @@
 
 #include "log.h"
 #include "mem.h"
+#include "torrent_fetch.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@ struct reg_entry {
 struct gs_torrents {
 	bt_engine *engine;
 	gs_catalog *catalog;
+	atomic_int metadata_timeout_s;  /* bounds an add by URL too (live setting) */
 	pthread_mutex_t lock;           /* guards reg */
 	struct reg_entry *reg[REG_BUCKETS];
 };
@@ -127,6 +130,7 @@ int torrents_open(const struct gs_config *cfg, const char *state_dir, gs_torrent
 			  strerror(-rc));
 		goto err_engine;
 	}
+	atomic_store(&t->metadata_timeout_s, s.metadata_timeout_s);
 	log_info("catalog: %zu torrents (all asleep)", catalog_count(t->catalog));
 	free(dir);
 	*out = t;
@@ -171,7 +175,10 @@ int torrents_apply_settings(gs_torrents *t, const struct gs_config *cfg)
 	bt_settings s;
 
 	torrents_settings_from_config(cfg, &s);
-	return bt_engine_apply_settings(t->engine, &s);
+	int rc = bt_engine_apply_settings(t->engine, &s);
+	if (rc == 0)
+		atomic_store(&t->metadata_timeout_s, s.metadata_timeout_s);
+	return rc;
 }
 
 /* Builds the catalog record for a freshly added torrent. */
@@ -217,7 +224,8 @@ int torrents_add(gs_torrents *t, const char *link, const void *buf, size_t len,
 	if (buf)
 		rc = bt_engine_add_torrent_bytes(t->engine, buf, len, extra_peers, &bt, err, errlen);
 	else
-		rc = bt_engine_add(t->engine, link, extra_peers, &bt, err, errlen);
+		rc = torrent_fetch_add(t->engine, link, atomic_load(&t->metadata_timeout_s),
+				       extra_peers, &bt, err, errlen);
 	if (rc < 0)
 		return rc;
 	rc = bt_torrent_get_info(bt, &info);

@@ -1,9 +1,8 @@
 /* webhook.c - Plex and Jellyfin playback events (see webhook.h).
  *
- * A request goes: token check -> payload (the `payload` part of Plex's multipart body
- * through libmicrohttpd's post processor, or the raw JSON body) -> IMDB ids by regex on
- * the raw text -> JSON parse -> event and item fields -> the catalogued file it names ->
- * action. Actions: play/resume = priority mode + tail freeze (streams_set_priority) and a
+ * A request goes: token check -> the event it describes (webhook_parse.c) -> the
+ * catalogued file it names (titles and episode numbers read by the library's naming
+ * rules, naming.c) -> action. Actions: play/resume = priority mode + tail freeze (streams_set_priority) and a
  * prefetch at the resume position; stop = priority off + engine fast-drop; pause and
  * scrobble are counted only. Each player's play opens a session (Plex: Player.uuid +
  * ratingKey; Jellyfin: DeviceId + ItemId) so that a stop of one of two players watching
@@ -19,11 +18,13 @@
 #include "webhook.h"
 
 #include "auth.h"
+#include "webhook_parse.h"
 
 #include "catalog.h"
 #include "library.h"
 #include "log.h"
 #include "mem.h"
+#include "naming.h"
 #include "stream.h"
 #include "torrents.h"
 
@@ -33,7 +34,6 @@
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +41,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define WH_TEXT 160                     /* titles and keys kept for /metrics and logs */
-#define WH_IMDB_MAX 8                   /* ids taken from one payload */
 #define WH_EVENTS 32                    /* recent events shown by /metrics */
 #define WH_SESSIONS 64                  /* the stream layer's priority table is as big */
 #define WH_SESSION_TTL (12 * 3600)      /* a play nobody stopped: longer than any film */
@@ -52,23 +50,6 @@
 /* Players restart a little before their position (the previous keyframe) and the
  * estimate is rough: start the pump this much earlier. */
 #define WH_RESUME_BACKOFF (8ull << 20)
-
-enum wh_kind { WH_PLAY, WH_RESUME, WH_STOP, WH_PAUSE, WH_SCROBBLE, WH_PROGRESS, WH_OTHER };
-
-/* What one payload says, copied out of the JSON. Numbers < 0 = absent. */
-struct wh_item {
-	const char *source;             /* "plex" or "jellyfin" */
-	char event[48];
-	enum wh_kind kind;
-	char key[WH_TEXT];              /* player + item: "" when the payload has neither */
-	char title[WH_TEXT], original_title[WH_TEXT], show[WH_TEXT];
-	bool episode;
-	int64_t year, season, number;
-	char file[LIB_PATH_MAX + 1];    /* the player's path of the file, "" = unknown */
-	int64_t view_offset_ms, duration_ms, bitrate_kbps;
-	char imdb[WH_IMDB_MAX][16];
-	int n_imdb;
-};
 
 /* The catalogued file an item names. */
 struct wh_target {
@@ -109,7 +90,6 @@ struct wh_event {
 
 struct gs_webhook {
 	struct webhook_deps d;           /* copied at creation */
-	regex_t imdb_re;
 	pthread_mutex_t lock;
 	struct webhook_stats st;
 	struct wh_session sessions[WH_SESSIONS];
@@ -122,13 +102,6 @@ int webhook_create(const struct webhook_deps *d, gs_webhook **out)
 {
 	gs_webhook *w = xcalloc(1, sizeof *w);
 
-	/* Plex's Metadata.Guid is an array of {"id": "imdb://tt..."}; old agents put
-	 * "com.plexapp.agents.imdb://tt...?lang=en" in guid. One regex finds both without
-	 * trusting the JSON's shape. */
-	if (regcomp(&w->imdb_re, "imdb://(tt[0-9]+)", REG_EXTENDED) != 0) {
-		free(w);
-		return -ENOMEM;
-	}
 	pthread_mutex_init(&w->lock, NULL);
 	w->d = *d;
 	*out = w;
@@ -139,476 +112,32 @@ void webhook_destroy(gs_webhook *w)
 {
 	if (!w)
 		return;
-	regfree(&w->imdb_re);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
 
-/* ---- text ---- */
-
-/* Copies valid UTF-8 from src (at most n bytes, n < 0 = to NUL) into dst, replacing
- * control characters and invalid bytes with '?', cut at a character boundary. */
-static void text_copy(char *dst, size_t cap, const char *src, long n)
-{
-	size_t o = 0;
-	const unsigned char *s = (const unsigned char *)(src ? src : "");
-	size_t len = n < 0 ? strlen((const char *)s) : (size_t)n;
-
-	for (size_t i = 0; i < len && s[i];) {
-		unsigned c = s[i];
-		size_t k = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
-			   (c & 0xf8) == 0xf0 ? 4 : 0;
-		bool ok = k > 0 && i + k <= len && !(k == 2 && c < 0xc2);
-		for (size_t j = 1; ok && j < k; j++)
-			ok = (s[i + j] & 0xc0) == 0x80;
-		if (!ok || c < 0x20 || c == 0x7f)
-			k = 1;
-		if (o + k >= cap)
-			break;
-		if (!ok || c < 0x20 || c == 0x7f)
-			dst[o++] = '?';
-		else
-			for (size_t j = 0; j < k; j++)
-				dst[o++] = (char)s[i + j];
-		i += k;
-	}
-	dst[o] = '\0';
-}
-
-static bool is_year(const char *p)
-{
-	return (p[0] == '1' || p[0] == '2') && isdigit((unsigned char)p[1]) &&
-	       isdigit((unsigned char)p[2]) && isdigit((unsigned char)p[3]) &&
-	       !isdigit((unsigned char)p[4]);
-}
-
-/* A title as a comparison key: ASCII letters and digits lowercased, other ASCII dropped,
- * non-ASCII bytes kept (localised titles compare byte for byte). The year — "(1995)", or
- * in a scene name the first year token after the start — is cut out into *year (-1
- * when none); so are season markers ("S01", "Season 1") and what follows them. */
-static void title_key(const char *src, char *out, size_t cap, int64_t *year)
-{
-	char buf[WH_TEXT];
-	size_t o = 0;
-
-	text_copy(buf, sizeof buf, src, -1);
-	*year = -1;
-	char *paren = NULL;
-	for (char *p = strchr(buf, '('); p; p = strchr(p + 1, '('))
-		if (is_year(p + 1) && p[5] == ')')
-			paren = p;
-	if (paren) {
-		*year = strtol(paren + 1, NULL, 10);
-		*paren = '\0';
-	} else {
-		for (char *p = buf + 1; *p; p++)
-			if (!isalnum((unsigned char)p[-1]) && is_year(p)) {
-				*year = strtol(p, NULL, 10);
-				*p = '\0';
-				break;
-			}
-	}
-	for (char *p = buf; *p; p++) {
-		bool start = p == buf || !isalnum((unsigned char)p[-1]);
-		if (start && (p[0] == 'S' || p[0] == 's') && isdigit((unsigned char)p[1]) &&
-		    p != buf) {
-			*p = '\0';
-			break;
-		}
-		if (start && p != buf && strncasecmp(p, "season", 6) == 0 &&
-		    !isalpha((unsigned char)p[6])) {
-			*p = '\0';
-			break;
-		}
-	}
-	for (const unsigned char *p = (const unsigned char *)buf; *p && o + 1 < cap; p++)
-		if (*p >= 0x80 || isalnum(*p))
-			out[o++] = (char)tolower(*p);
-	out[o] = '\0';
-}
-
-/* "S01E02" (either case) in a file name: 0 and the numbers, or -ENOENT. */
-static int episode_of(const char *name, int64_t *season, int64_t *number)
-{
-	for (const char *p = name; *p; p++) {
-		if ((*p != 'S' && *p != 's') || !isdigit((unsigned char)p[1]))
-			continue;
-		char *e;
-		long s = strtol(p + 1, &e, 10);
-		if ((*e != 'E' && *e != 'e') || !isdigit((unsigned char)e[1]))
-			continue;
-		*season = s;
-		*number = strtol(e + 1, NULL, 10);
-		return 0;
-	}
-	return -ENOENT;
-}
-
-static const char *basename_of(const char *path)
-{
-	const char *b = path;
-
-	for (const char *p = path; *p; p++)
-		if (*p == '/' || *p == '\\')    /* Plex on Windows */
-			b = p + 1;
-	return b;
-}
-
-/* ---- payload ---- */
-
-struct wh_form {
-	char *buf;
-	size_t len, cap;
-	bool found;
-};
-
-/* The post processor hands us each part in pieces; only the first `payload` part is
- * kept (thumb, the JPEG Plex attaches, is skipped). */
-static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const char *key,
-				    const char *filename, const char *content_type,
-				    const char *transfer_encoding, const char *data,
-				    uint64_t off, size_t size)
-{
-	struct wh_form *fm = cls;
-	(void)kind; (void)filename; (void)content_type; (void)transfer_encoding;
-
-	if (!key || strcmp(key, "payload") != 0)
-		return MHD_YES;
-	if (fm->found && off == 0 && fm->len > 0)
-		return MHD_YES;         /* a second payload part */
-	fm->found = true;
-	if (off != fm->len || size > fm->cap - fm->len)
-		return MHD_YES;         /* cannot happen with the cap at the body size */
-	memcpy(fm->buf + fm->len, data, size);
-	fm->len += size;
-	fm->buf[fm->len] = '\0';
-	return MHD_YES;
-}
-
-static bool starts_json(const char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
-		i++;
-	return i < len && s[i] == '{';
-}
-
-/* The JSON text of the request: *out is r->body or a malloc'd copy of the payload part
- * (*owned set); the caller frees an owned one. -EINVAL with a reason in err. */
-static int payload_of(struct http_req *r, const char **out, bool *owned, char *err,
-		      size_t errlen)
-{
-	const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_TYPE);
-	bool form = ct && (strncasecmp(ct, "multipart/form-data", 19) == 0 ||
-			   strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0);
-
-	*owned = false;
-	if (r->body_len == 0) {
-		snprintf(err, errlen, "empty body");
-		return -EINVAL;
-	}
-	if (!form) {
-		/* Jellyfin's generic destination and hand-made tests send the JSON itself,
-		 * not always with a JSON content type. */
-		if (ct && strncasecmp(ct, "application/json", 16) != 0 &&
-		    strncasecmp(ct, "text/", 5) != 0 && !starts_json(r->body, r->body_len)) {
-			snprintf(err, errlen, "unsupported Content-Type \"%.60s\" (Plex sends "
-				 "multipart/form-data, Jellyfin application/json)", ct);
-			return -EINVAL;
-		}
-		*out = r->body;
-		return 0;
-	}
-	struct wh_form fm = { .cap = r->body_len };
-	fm.buf = xmalloc(fm.cap + 1);
-	fm.buf[0] = '\0';
-	struct MHD_PostProcessor *pp = MHD_create_post_processor(r->conn, 16 * 1024,
-								 on_form_part, &fm);
-	if (!pp) {
-		free(fm.buf);
-		snprintf(err, errlen, "malformed form body (Content-Type without a boundary?)");
-		return -EINVAL;
-	}
-	enum MHD_Result ok = MHD_post_process(pp, r->body, r->body_len);
-	enum MHD_Result end = MHD_destroy_post_processor(pp);
-	if (!fm.found && starts_json(r->body, r->body_len) &&
-	    strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
-		/* `curl -d '{...}'` without a Content-Type: the JSON is the body. */
-		free(fm.buf);
-		*out = r->body;
-		return 0;
-	}
-	if (ok != MHD_YES || !fm.found) {
-		free(fm.buf);
-		snprintf(err, errlen, ok != MHD_YES ? "malformed form body" :
-			 "form body has no \"payload\" part");
-		return -EINVAL;
-	}
-	/* A body cut short after the payload part (end != MHD_YES) still carries a whole
-	 * payload; the JSON parse below judges it. */
-	(void)end;
-	*out = fm.buf;
-	*owned = true;
-	return 0;
-}
-
-/* Jellyfin's webhook templates print an empty number as nothing: `"Year": ,` or
- * `"Year": }`. Writes s with those values as null into out (NULL: only counts) and
- * returns how many were patched. */
-static size_t patch_pass(const char *s, size_t len, char *out)
-{
-	size_t o = 0, n = 0;
-	bool in_str = false;
-
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (out)
-			out[o] = c;
-		o++;
-		if (in_str) {
-			if (c == '\\' && i + 1 < len) {
-				if (out)
-					out[o] = s[i + 1];
-				o++;
-				i++;
-			} else if (c == '"') {
-				in_str = false;
-			}
-			continue;
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == ':') {
-			size_t j = i + 1;
-			while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n'))
-				j++;
-			if (j < len && (s[j] == ',' || s[j] == '}')) {
-				if (out)
-					memcpy(out + o, "null", 4);
-				o += 4;
-				n++;
-			}
-		}
-	}
-	if (out)
-		out[o] = '\0';
-	return n;
-}
-
-/* A patched copy (caller frees; 4 bytes per patch more than s), or NULL when there was
- * nothing to patch. */
-static char *patch_empty_values(const char *s, size_t len)
-{
-	size_t n = patch_pass(s, len, NULL);
-
-	if (n == 0)
-		return NULL;
-	char *out = xmalloc(len + 4 * n + 1);
-	patch_pass(s, len, out);
-	return out;
-}
-
-/* ---- JSON fields ---- */
-
-static const cJSON *obj_get(const cJSON *o, const char *k)
-{
-	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-/* The first element of an array, or the value itself (Plex's Media and Part). */
-static const cJSON *first_of(const cJSON *v)
-{
-	return cJSON_IsArray(v) ? cJSON_GetArrayItem(v, 0) : v;
-}
-
-static const char *str_get(const cJSON *o, const char *k)
-{
-	const cJSON *v = obj_get(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* A number, or a string holding one (Jellyfin templates quote values). -1 if absent. */
-static int64_t num_get(const cJSON *o, const char *k)
-{
-	const cJSON *v = obj_get(o, k);
-
-	if (cJSON_IsNumber(v))
-		return v->valuedouble >= 0 && v->valuedouble < 9e18 ? (int64_t)v->valuedouble : -1;
-	if (cJSON_IsString(v) && v->valuestring[0]) {
-		char *e;
-		long long n = strtoll(v->valuestring, &e, 10);
-		if (*e == '\0' && n >= 0)
-			return n;
-	}
-	return -1;
-}
-
-static bool bool_get(const cJSON *o, const char *k)
-{
-	const cJSON *v = obj_get(o, k);
-
-	return cJSON_IsTrue(v) || (cJSON_IsString(v) && strcasecmp(v->valuestring, "true") == 0);
-}
-
-static void add_imdb(struct wh_item *it, const char *id, size_t n)
-{
-	if (n < 3 || n >= sizeof it->imdb[0] || it->n_imdb == WH_IMDB_MAX)
-		return;
-	for (int i = 0; i < it->n_imdb; i++)
-		if (strncmp(it->imdb[i], id, n) == 0 && it->imdb[i][n] == '\0')
-			return;
-	memcpy(it->imdb[it->n_imdb], id, n);
-	it->imdb[it->n_imdb++][n] = '\0';
-}
-
-static void imdb_scan(gs_webhook *w, const char *text, struct wh_item *it)
-{
-	regmatch_t m[2];
-	const char *p = text;
-
-	while (it->n_imdb < WH_IMDB_MAX &&
-	       regexec(&w->imdb_re, p, 2, m, p == text ? 0 : REG_NOTBOL) == 0) {
-		add_imdb(it, p + m[1].rm_so, (size_t)(m[1].rm_eo - m[1].rm_so));
-		p += m[0].rm_eo;
-	}
-}
-
-static void item_plex(const cJSON *root, struct wh_item *it)
-{
-	const cJSON *md = obj_get(root, "Metadata");
-	const cJSON *player = obj_get(root, "Player");
-	const char *type = str_get(md, "type");
-
-	it->source = "plex";
-	if (strcmp(it->event, "media.play") == 0)
-		it->kind = WH_PLAY;
-	else if (strcmp(it->event, "media.resume") == 0)
-		it->kind = WH_RESUME;
-	else if (strcmp(it->event, "media.stop") == 0)
-		it->kind = WH_STOP;
-	else if (strcmp(it->event, "media.pause") == 0)
-		it->kind = WH_PAUSE;
-	else if (strcmp(it->event, "media.scrobble") == 0)
-		it->kind = WH_SCROBBLE;
-	it->episode = type && strcmp(type, "episode") == 0;
-	text_copy(it->title, sizeof it->title, str_get(md, "title"), -1);
-	text_copy(it->original_title, sizeof it->original_title, str_get(md, "originalTitle"), -1);
-	if (it->episode) {
-		text_copy(it->show, sizeof it->show, str_get(md, "grandparentTitle"), -1);
-		it->season = num_get(md, "parentIndex");
-		it->number = num_get(md, "index");
-	}
-	it->year = num_get(md, "year");
-	it->view_offset_ms = num_get(md, "viewOffset");
-	it->duration_ms = num_get(md, "duration");
-	const cJSON *media = first_of(obj_get(md, "Media"));
-	const cJSON *part = first_of(obj_get(media, "Part"));
-	text_copy(it->file, sizeof it->file, str_get(part, "file"), -1);
-	if (it->duration_ms < 0)
-		it->duration_ms = num_get(media, "duration");
-	if (it->duration_ms < 0)
-		it->duration_ms = num_get(part, "duration");
-	it->bitrate_kbps = num_get(media, "bitrate");
-	const char *uuid = str_get(player, "uuid");
-	const char *rk = str_get(md, "ratingKey");
-	if (uuid || rk)
-		snprintf(it->key, sizeof it->key, "plex:%.60s:%.60s", uuid ? uuid : "",
-			 rk ? rk : "");
-}
-
-static void item_jellyfin(const cJSON *root, struct wh_item *it)
-{
-	const char *type = str_get(root, "ItemType");
-	const char *imdb = str_get(root, "Provider_imdb");
-	int64_t ticks;
-
-	it->source = "jellyfin";
-	if (strcmp(it->event, "PlaybackStart") == 0)
-		it->kind = WH_PLAY;
-	else if (strcmp(it->event, "PlaybackStop") == 0)
-		it->kind = WH_STOP;
-	else if (strcmp(it->event, "PlaybackProgress") == 0)
-		it->kind = bool_get(root, "IsPaused") ? WH_PAUSE : WH_PROGRESS;
-	it->episode = type && strcmp(type, "Episode") == 0;
-	text_copy(it->title, sizeof it->title, str_get(root, "Name"), -1);
-	if (it->episode) {
-		text_copy(it->show, sizeof it->show, str_get(root, "SeriesName"), -1);
-		it->season = num_get(root, "SeasonNumber");
-		it->number = num_get(root, "EpisodeNumber");
-	}
-	it->year = num_get(root, "Year");
-	text_copy(it->file, sizeof it->file, str_get(root, "Path"), -1);
-	/* .NET ticks: 100 ns. */
-	if ((ticks = num_get(root, "PlaybackPositionTicks")) >= 0)
-		it->view_offset_ms = ticks / 10000;
-	if ((ticks = num_get(root, "RunTimeTicks")) > 0)
-		it->duration_ms = ticks / 10000;
-	if (imdb && strncmp(imdb, "tt", 2) == 0 && strspn(imdb + 2, "0123456789") == strlen(imdb + 2))
-		add_imdb(it, imdb, strlen(imdb));
-	const char *dev = str_get(root, "DeviceId");
-	const char *item = str_get(root, "ItemId");
-	if (dev || item)
-		snprintf(it->key, sizeof it->key, "jellyfin:%.60s:%.60s", dev ? dev : "",
-			 item ? item : "");
-}
-
-/* Parses the payload into it. -EINVAL with a reason in err. */
-static int item_parse(gs_webhook *w, const char *text, size_t len, struct wh_item *it,
-		      char *err, size_t errlen)
-{
-	const char *end = NULL;
-	cJSON *root;
-	const char *ev;
-
-	memset(it, 0, sizeof *it);
-	it->kind = WH_OTHER;
-	it->year = it->season = it->number = -1;
-	it->view_offset_ms = it->duration_ms = it->bitrate_kbps = -1;
-	/* Before the parse, on the raw text: the id is found whatever shape the JSON has. */
-	imdb_scan(w, text, it);
-	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (!root) {
-		char *fixed = patch_empty_values(text, len);
-		if (fixed) {
-			root = cJSON_ParseWithLengthOpts(fixed, strlen(fixed), NULL, 0);
-			free(fixed);
-		}
-	}
-	if (!root) {
-		size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-		snprintf(err, errlen, "payload is not valid JSON (error near byte %zu)", at);
-		return -EINVAL;
-	}
-	int rc = 0;
-	if (!cJSON_IsObject(root)) {
-		snprintf(err, errlen, "payload must be a JSON object");
-		rc = -EINVAL;
-	} else if ((ev = str_get(root, "event"))) {
-		text_copy(it->event, sizeof it->event, ev, -1);
-		item_plex(root, it);
-	} else if ((ev = str_get(root, "NotificationType"))) {
-		text_copy(it->event, sizeof it->event, ev, -1);
-		item_jellyfin(root, it);
-	} else {
-		snprintf(err, errlen, "payload has no \"event\" (Plex) or \"NotificationType\" "
-			 "(Jellyfin) string");
-		rc = -EINVAL;
-	}
-	cJSON_Delete(root);
-	return rc;
-}
-
 /* ---- matching ---- */
+
+/* The season and episode of a listed file as season * 1000 + episode (-1 = none), read
+ * by the library's rules: from the name it lists (what the player was shown: Show_S01E02,
+ * a virtual path's "Show 1x02" or "Season 1/Episode 2"), else from its path in the
+ * torrent, as the library numbered it. */
+static int64_t file_episode(const cat_record *rec, uint32_t i, const lib_entry *e)
+{
+	int s, n;
+
+	naming_episode(e->path, NULL, NULL, &s, &n);
+	if (s < 0)
+		naming_episode(rec->files[i].path, rec->name, rec->title, &s, &n);
+	return s < 0 ? -1 : (int64_t)s * 1000 + n;
+}
 
 /* The listed file of rec that it names, scored: 3 its basename, 2 its episode, 1 the
  * record's only (or largest) file when the item names no episode. 0 = none. */
 static int pick_file(gs_library *lib, const cat_record *rec, const struct wh_item *it,
 		     struct wh_target *t)
 {
-	const char *base = it->file[0] ? basename_of(it->file) : "";
+	const char *base = it->file[0] ? wh_basename(it->file) : "";
 	int best = 0;
 	uint64_t best_size = 0;
 	size_t listed = 0;
@@ -618,12 +147,11 @@ static int pick_file(gs_library *lib, const cat_record *rec, const struct wh_ite
 		if (library_lookup_file(lib, rec->hash, (uint32_t)i, &e) < 0)
 			continue;
 		listed++;
-		int64_t s, n;
 		int score = 1;
 		if (base[0] && strcmp(e.name, base) == 0)
 			score = 3;
-		else if (it->season >= 0 && it->number >= 0 && episode_of(e.name, &s, &n) == 0 &&
-			 s == it->season && n == it->number)
+		else if (it->season >= 0 && it->number >= 0 &&
+			 file_episode(rec, (uint32_t)i, &e) == it->season * 1000 + it->number)
 			score = 2;
 		if (score < best || (score == best && e.size <= best_size))
 			continue;
@@ -650,25 +178,47 @@ struct wh_walk {
 	struct wh_target best;
 };
 
+/* A title as a comparison key: ASCII letters and digits lowercased, other ASCII dropped,
+ * non-ASCII bytes kept (localised titles compare byte for byte). */
+static void title_fold(const char *src, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)src; *p && o + 1 < cap; p++)
+		if (*p >= 0x80 || isalnum(*p))
+			out[o++] = (char)tolower(*p);
+	out[o] = '\0';
+}
+
+/* rec's title as the library names it (naming.c: a film's title without "(Year)" or its
+ * scene name's words, a show's without season parts) against the player's: 2 title and
+ * year, 1 title (no year on one side; an episode's year is its air date's, not the
+ * show's), 0 no match. The player's title is read by the same rules, as a plain title
+ * and, for a film, also as a scene name (Plex titles an unmatched file by its name). */
 static int title_score(const cat_record *rec, const struct wh_item *it)
 {
 	char rk[WH_TEXT], ik[WH_TEXT];
-	int64_t ry, iy;
+	int ry, iy;
 	const char *names[2] = { it->episode ? it->show : it->title,
 				 it->episode ? NULL : it->original_title };
+	char *rt = naming_record_title(rec, &ry);
 
-	title_key(rec->title ? rec->title : rec->name ? rec->name : "", rk, sizeof rk, &ry);
+	title_fold(rt, rk, sizeof rk);
+	free(rt);
 	if (!rk[0])
 		return 0;
-	for (int i = 0; i < 2; i++) {
-		if (!names[i] || !names[i][0])
+	for (int i = 0; i < 4; i++) {
+		const char *name = names[i / 2];
+		if (!name || !name[0] || (it->episode && i % 2))
 			continue;
-		title_key(names[i], ik, sizeof ik, &iy);
-		if (iy < 0)
-			iy = it->year;
+		char *t = it->episode ? naming_show_from_title(name, &iy) :
+			  i % 2 ? naming_scene_title(name, &iy) : naming_title_year(name, &iy);
+		title_fold(t, ik, sizeof ik);
+		free(t);
+		if (iy <= 0 && it->year > 0)
+			iy = (int)it->year;
 		if (strcmp(rk, ik) != 0)
 			continue;
-		/* An episode's year is its air date's, not the show's. */
 		if (!it->episode && ry > 0 && iy > 0 && ry != iy)
 			continue;
 		return ry > 0 && ry == iy ? 2 : 1;
@@ -707,7 +257,7 @@ static int walk_fn(void *arg, const cat_record *rec)
 	t.added = rec->added;
 	if (t.score < k->best.score || (t.score == k->best.score && t.added <= k->best.added))
 		return 0;
-	text_copy(t.title, sizeof t.title, rec->title ? rec->title : rec->name, -1);
+	wh_text_copy(t.title, sizeof t.title, rec->title ? rec->title : rec->name);
 	k->best = t;
 	return 0;
 }
@@ -727,7 +277,7 @@ static bool match_path(gs_library *lib, const char *file, struct wh_target *t)
 		starts[n++] = file;
 	for (int i = n - 1; i >= 0; i--) {
 		char rel[LIB_PATH_MAX + 1];
-		text_copy(rel, sizeof rel, starts[i], -1);
+		wh_text_copy(rel, sizeof rel, starts[i]);
 		for (char *c = rel; *c; c++)
 			if (*c == '\\')
 				*c = '/';
@@ -760,13 +310,13 @@ static bool resolve(gs_webhook *w, const struct wh_item *it, struct wh_target *o
 		}
 	}
 	if (it->file[0]) {
-		const char *base = basename_of(it->file);
+		const char *base = wh_basename(it->file);
 		const char *dot = strrchr(base, '.');
 		if (match_path(lib, it->file, &k.best)) {
 			cat_record *rec = NULL;
 			if (catalog_get(cat, k.best.hash, &rec) == 0) {
-				text_copy(k.best.title, sizeof k.best.title,
-					  rec->title ? rec->title : rec->name, -1);
+				wh_text_copy(k.best.title, sizeof k.best.title,
+					  rec->title ? rec->title : rec->name);
 				cat_record_free(rec);
 			}
 			k.best.by = "path";
@@ -1103,8 +653,6 @@ static int on_webhook(struct http_req *r)
 {
 	gs_webhook *w = r->ctx;
 	const char *want = w->d.cfg->webhook_token;
-	const char *payload = NULL;
-	bool owned = false;
 	char err[200];
 	struct wh_item it;
 	struct wh_event ev = { .file_index = -1, .offset = -1, .matched_by = "",
@@ -1130,12 +678,7 @@ static int on_webhook(struct http_req *r)
 	if (r->body_len > WEBHOOK_MAX_BODY)
 		return http_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "body over %u bytes",
 					WEBHOOK_MAX_BODY);
-	rc = payload_of(r, &payload, &owned, err, sizeof err);
-	if (rc == 0)
-		rc = item_parse(w, payload, owned ? strlen(payload) : r->body_len, &it, err,
-				sizeof err);
-	if (owned)
-		free((char *)payload);
+	rc = wh_parse_request(r, &it, err, sizeof err);
 	if (rc < 0) {
 		pthread_mutex_lock(&w->lock);
 		w->st.rejected++;

@@ -8,7 +8,7 @@ AM_TESTS_ENVIRONMENT = \
 	TOP_BUILDDIR='$(abs_top_builddir)'; export TOP_BUILDDIR; \
 	BUILD_DIR='$(abs_top_builddir)'; export BUILD_DIR;
 
-GS_TEST_LDADD = server/libgs_server.a $(GS_LIBS)
+GS_TEST_LDADD = server/libgs_server.a server/libgs_base.a $(GS_LIBS)
 
 check_PROGRAMS += tests/unit/cfg_test tests/unit/catalog_test tests/unit/library_test \
 	tests/integration/catalog_driver tests/integration/stream_driver \
@@ -35,12 +35,13 @@ tests_unit_dav_xml_test_LDADD = $(GS_TEST_LDADD)
 # webhook_test includes webhook.c and stubs the stream layer and the engine registry.
 check_PROGRAMS += tests/unit/webhook_test
 tests_unit_webhook_test_SOURCES = tests/unit/webhook_test.c tests/unit/testlib.h
-tests_unit_webhook_test_LDADD = $(GS_TEST_LDADD) server/libgs_engine.a
+tests_unit_webhook_test_LDADD = server/libgs_server.a server/libgs_engine.a server/libgs_base.a \
+	$(GS_LIBS)
 TESTS += tests/unit/webhook_test
 
 check_PROGRAMS += tests/unit/bt_test tests/integration/bt_driver
-GS_ENGINE_TEST_LDADD = server/libgs_server.a davfs/libgs_davfs.a $(GS_FUSE_LIB) server/libgs_server.a \
-	server/libgs_engine.a $(LIBTORRENT_LIBS) $(GS_LIBS)
+GS_ENGINE_TEST_LDADD = server/libgs_server.a server/libgs_engine.a server/libgs_base.a \
+	$(LIBTORRENT_LIBS) $(GS_LIBS)
 tests_unit_bt_test_SOURCES = tests/unit/bt_test.c tests/unit/testlib.h
 nodist_EXTRA_tests_unit_bt_test_SOURCES = tests/link_cxx.cc
 tests_unit_bt_test_LDADD = $(GS_ENGINE_TEST_LDADD)

@@ -1,4 +1,5 @@
-/* fuzz_webhook.c - POST /plex-webhook bodies (server/webhook.c) through the real route
+/* fuzz_webhook.c - POST /plex-webhook bodies (server/webhook_parse.c, then webhook.c
+ * and the library's naming rules, naming.c) through the real route
  * handler: Plex multipart/form-data (libmicrohttpd's post processor over the fake
  * connection), raw JSON, urlencoded, Jellyfin templates with empty values; then matching
  * against a catalog + library of three known titles and the session rules. The stream

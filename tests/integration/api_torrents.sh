@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # api_torrents.sh - POST /torrents against the real daemon: add (.torrent path, magnet with
-# x.pe, info-hash with peers), get, set, list (newest first, wakes nothing), active, rem,
+# x.pe, info-hash with peers, http URL of a .torrent), get, set, list (newest first, wakes nothing), active, rem,
 # wipe, persistence across a restart, and every error path with its status and reason.
 . "$TOP_SRCDIR/tests/lib/common.sh"
 gs_need_swarm
@@ -71,6 +71,25 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$API" --data-binary @"$T/
 expect_eq "oversized body" "$code" 413
 code=$(curl -s -o /dev/null -w '%{http_code}' "$API")
 expect_eq "GET /torrents" "$code" 405
+
+# An http URL of a .torrent: the daemon downloads it (torrent_fetch.c, libcurl) and adds
+# the bytes; a 404 is refused with the server's answer in the reason.
+mkdir -p "$T/www"
+cp "$T/data/a.mkv" "$T/data/c.mkv"
+hc=$(gs_make_torrent "$T/data/c.mkv" 256 "$T/www/c.torrent")
+WPORT=$(gs_free_port)
+"$PY" -m http.server "$WPORT" --bind 127.0.0.1 --directory "$T/www" > /dev/null 2>&1 &
+GS_PIDS+=("$!")
+curl -sf --retry 50 --retry-connrefused --retry-delay 0 --retry-max-time 10 -o /dev/null \
+	"http://127.0.0.1:$WPORT/c.torrent" || fail "the .torrent's web server did not start"
+post "{\"action\":\"add\",\"link\":\"http://127.0.0.1:$WPORT/c.torrent\",\"title\":\"Gamma (2003)\"}"
+expect_eq "add by URL" "$code" 200
+expect_eq "add by URL hash" "$(json_get "$body" hash)" "$hc"
+post "{\"action\":\"rem\",\"hash\":\"$hc\"}"
+expect_eq "rem the URL's torrent" "$code" 200
+post "{\"action\":\"add\",\"link\":\"http://127.0.0.1:$WPORT/nope.torrent\"}"
+expect_eq "add by URL, 404: status (as before the move)" "$code" 500
+expect_match "add by URL, 404: reason" "$body" 'fetching http://127.0.0.1:[0-9]+/nope.torrent: .*404'
 
 # Persistence: the records survive a restart; the daemon still answers after the garbage.
 gs_stop TERM 5

@@ -40,6 +40,7 @@
 #include "bt_cli.h"
 #include "cancel.h"
 #include "log.h"
+#include "torrent_fetch.h"
 
 static bt_settings cfg;
 static const char *peers[33];
@@ -197,7 +198,7 @@ int main(int argc, char **argv)
 	printf("{\"ops\": [");
 	bt_torrent *t = NULL;
 	int64_t t0 = ms_now();
-	int rc = bt_engine_add(e, link, peers, &t, err, sizeof err);
+	int rc = torrent_fetch_add(e, link, cfg.metadata_timeout_s, peers, &t, err, sizeof err);
 	printf("{\"op\": \"add\", \"rc\": %d, \"ms\": %" PRId64 ", \"err\": \"%s\"}", rc,
 		ms_now() - t0, rc < 0 ? err : "");
 	if (rc < 0) {

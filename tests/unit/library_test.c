@@ -87,7 +87,7 @@ static bool valid_utf8(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
 		uint32_t cp;
-		size_t n = lib_get_utf8(p, &cp);
+		size_t n = naming_utf8_get(p, &cp);
 		if (!n)
 			return false;
 		p += n;
@@ -271,18 +271,18 @@ static void test_hostile_names(void)
 	lib_entry e;
 	char buf[LIB_NAME_MAX + 1];
 
-	lib_clean("../../etc/passwd", buf, LIB_NAME_MAX);
+	naming_clean("../../etc/passwd", buf, LIB_NAME_MAX);
 	CHECK_STR(buf, "-..-etc-passwd");
-	lib_clean("..", buf, LIB_NAME_MAX);
+	naming_clean("..", buf, LIB_NAME_MAX);
 	CHECK_STR(buf, "");
-	lib_clean(" . .hidden. ", buf, LIB_NAME_MAX);
+	naming_clean(" . .hidden. ", buf, LIB_NAME_MAX);
 	CHECK_STR(buf, "hidden");
-	lib_clean("a\tb\x01\x7f" "c\xc2\x85" "d  e", buf, LIB_NAME_MAX);  /* C0, DEL, C1 NEL */
+	naming_clean("a\tb\x01\x7f" "c\xc2\x85" "d  e", buf, LIB_NAME_MAX);  /* C0, DEL, C1 NEL */
 	CHECK_STR(buf, "a b c d e");
-	lib_clean("Caf\xe9 \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80!", buf, LIB_NAME_MAX);
+	naming_clean("Caf\xe9 \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80!", buf, LIB_NAME_MAX);
 	CHECK_STR(buf, "Caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
 		"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!");
-	lib_clean("back\\slash", buf, LIB_NAME_MAX);
+	naming_clean("back\\slash", buf, LIB_NAME_MAX);
 	CHECK_STR(buf, "back-slash");
 
 	struct {

@@ -8,6 +8,7 @@
  * their calls; the webhook gets its handles through struct webhook_deps. Includes
  * webhook.c to reach its statics. */
 #include "../../server/webhook.c"
+#include "../../server/webhook_parse.c"
 
 #include "testlib.h"
 
@@ -56,45 +57,40 @@ int streams_prefetch(gs_streams *s, const char *hash, uint32_t idx, uint64_t siz
 static void test_text(void)
 {
 	char b[16];
-	int64_t y;
+	int yr;
 	char k[64];
 
-	text_copy(b, sizeof b, "a\x01" "b\xff" "c", -1);
+	wh_text_copy(b, sizeof b, "a\x01" "b\xff" "c");
 	CHECK_STR(b, "a?b?c");
-	text_copy(b, 6, "abc\xc3\xb8\xc3\xb8", -1);     /* "abcøø" cut before a half ø */
+	wh_text_copy(b, 6, "abc\xc3\xb8\xc3\xb8");     /* "abcøø" cut before a half ø */
 	CHECK_STR(b, "abc\xc3\xb8");
-	text_copy(b, sizeof b, "\xc0\xaf" "x", -1);       /* overlong '/' */
+	wh_text_copy(b, sizeof b, "\xc0\xaf" "x");       /* overlong '/' */
 	CHECK_STR(b, "??x");
 
-	title_key("The Ugly Stepsister (2025)", k, sizeof k, &y);
-	CHECK_STR(k, "theuglystepsister");
-	CHECK_EQ_INT(y, 2025);
-	title_key("Heat.1995.1080p.BluRay.x264", k, sizeof k, &y);
-	CHECK_STR(k, "heat");
-	CHECK_EQ_INT(y, 1995);
-	title_key("1917 (2019)", k, sizeof k, &y);
-	CHECK_STR(k, "1917");
-	CHECK_EQ_INT(y, 2019);
-	title_key("2001: A Space Odyssey", k, sizeof k, &y);
+	/* the keys title_score compares: the library's reading of a title, folded */
+	char *t = naming_show_from_title("Show S01 1080p", &yr);
+	title_fold(t, k, sizeof k);
+	CHECK_STR(k, "show");
+	free(t);
+	t = naming_show_from_title("Show - Season 2", &yr);
+	title_fold(t, k, sizeof k);
+	CHECK_STR(k, "show");
+	free(t);
+	t = naming_title_year("1917 (2019)", &yr);
+	CHECK_STR(t, "1917");
+	CHECK_EQ_INT(yr, 2019);
+	free(t);
+	t = naming_scene_title("Heat.1995.1080p.BluRay.x264", &yr);
+	CHECK_STR(t, "Heat");
+	CHECK_EQ_INT(yr, 1995);
+	free(t);
+	title_fold("2001: A Space Odyssey", k, sizeof k);
 	CHECK_STR(k, "2001aspaceodyssey");
-	CHECK_EQ_INT(y, -1);
-	title_key("Show S01 1080p", k, sizeof k, &y);
-	CHECK_STR(k, "show");
-	title_key("Show - Season 2", k, sizeof k, &y);
-	CHECK_STR(k, "show");
-	title_key("Den stygge STESØSTEREN", k, sizeof k, &y);
+	title_fold("Den stygge STESØSTEREN", k, sizeof k);
 	CHECK_STR(k, "denstyggestes\xc3\x98steren");  /* non-ASCII kept byte for byte */
 
-	int64_t s, n;
-	CHECK_EQ_INT(episode_of("Show_S01E02_abcd1234.mkv", &s, &n), 0);
-	CHECK_EQ_INT(s, 1);
-	CHECK_EQ_INT(n, 2);
-	CHECK_EQ_INT(episode_of("show.s10e110.mkv", &s, &n), 0);
-	CHECK_EQ_INT(n, 110);
-	CHECK_EQ_INT(episode_of("Se7en (1995).mkv", &s, &n), -ENOENT);
-
-	CHECK_STR(basename_of("C:\\Media\\Films\\Heat (1995).mkv"), "Heat (1995).mkv");
-	CHECK_STR(basename_of("/a/b/c.mkv"), "c.mkv");
+	CHECK_STR(wh_basename("C:\\Media\\Films\\Heat (1995).mkv"), "Heat (1995).mkv");
+	CHECK_STR(wh_basename("/a/b/c.mkv"), "c.mkv");
 
 }
 
@@ -139,7 +135,7 @@ static void test_parse(void)
 		"{\"id\":\"imdb://tt0132477\"}],"
 		"\"Media\":[{\"bitrate\":9842,\"Part\":[{\"file\":\"/m/Show_S01E02_abcd1234.mkv\"}]}]}}";
 
-	CHECK_EQ_INT(item_parse(w, plex, strlen(plex), &it, err, sizeof err), 0);
+	CHECK_EQ_INT(wh_parse_payload(plex, strlen(plex), &it, err, sizeof err), 0);
 	CHECK_STR(it.source, "plex");
 	CHECK_EQ_INT(it.kind, WH_PLAY);
 	CHECK_EQ_INT(it.n_imdb, 1);                  /* duplicates folded */
@@ -158,7 +154,7 @@ static void test_parse(void)
 		"\"ItemType\":\"Movie\",\"Year\": ,\"PlaybackPositionTicks\":\"18000000000\","
 		"\"RunTimeTicks\":72000000000,\"IsPaused\":\"True\",\"Provider_imdb\":\"tt42\","
 		"\"DeviceId\":\"d\",\"ItemId\":\"i\"}";
-	CHECK_EQ_INT(item_parse(w, jf, strlen(jf), &it, err, sizeof err), 0);
+	CHECK_EQ_INT(wh_parse_payload(jf, strlen(jf), &it, err, sizeof err), 0);
 	CHECK_STR(it.source, "jellyfin");
 	CHECK_EQ_INT(it.kind, WH_PAUSE);
 	CHECK_EQ_INT(it.year, -1);
@@ -170,10 +166,10 @@ static void test_parse(void)
 	const char *bad[] = { "", "[]", "\"x\"", "{\"event\":5}", "{\"event\":",
 			      "{\"NotificationType\":null}", "nul" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		CHECK_EQ_INT(item_parse(w, bad[i], strlen(bad[i]), &it, err, sizeof err), -EINVAL);
+		CHECK_EQ_INT(wh_parse_payload(bad[i], strlen(bad[i]), &it, err, sizeof err), -EINVAL);
 	const char *odd = "{\"event\":\"media.play\",\"Metadata\":{\"Media\":\"x\","
 		"\"viewOffset\":-4,\"year\":\"abc\",\"title\":{\"a\":1}}}";
-	CHECK_EQ_INT(item_parse(w, odd, strlen(odd), &it, err, sizeof err), 0);
+	CHECK_EQ_INT(wh_parse_payload(odd, strlen(odd), &it, err, sizeof err), 0);
 	CHECK_EQ_INT(it.view_offset_ms, -1);
 	CHECK_EQ_INT(it.year, -1);
 	CHECK_STR(it.title, "");
@@ -205,19 +201,22 @@ static const char H_MOVIE[] = "aaaaaaaa00000000000000000000000011111111";
 static const char H_SHOW[] = "bbbbbbbb00000000000000000000000022222222";
 static const char H_BETA[] = "cccccccc00000000000000000000000033333333";
 
-static void put(const char *hash, int cat, const char *title, const char *imdb,
-		const char *const *files, size_t n)
+/* A record as the API would add it: name is the torrent's (in its info dict too), vpaths
+ * (n of them or NULL) the chosen files' virtual paths, file i for vpaths[i]. */
+static void put_named(const char *hash, int cat, const char *title, const char *name,
+		      const char *imdb, const char *const *files, size_t n,
+		      const char *const *vpaths)
 {
 	cat_record r = { 0 };
-	unsigned char info[] = "d4:name1:xe";
+	char *info = xasprintf("d4:name%zu:%se", strlen(name), name);
 
 	snprintf(r.hash, sizeof r.hash, "%s", hash);
 	r.category = cat;
 	r.title = (char *)title;
 	r.imdb = (char *)imdb;
-	r.info = info;
-	r.info_len = sizeof info - 1;
-	r.name = (char *)"x";
+	r.info = (unsigned char *)info;
+	r.info_len = strlen(info);
+	r.name = (char *)name;
 	r.piece_length = 1 << 20;
 	r.files = xcalloc(n, sizeof *r.files);
 	for (size_t i = 0; i < n; i++) {
@@ -225,6 +224,12 @@ static void put(const char *hash, int cat, const char *title, const char *imdb,
 		r.files[i].size = (50ull << 20) + i;
 	}
 	r.n_files = n;
+	if (vpaths) {
+		r.chosen = xcalloc(n, sizeof *r.chosen);
+		for (size_t i = 0; i < n; i++)
+			r.chosen[i] = (cat_chosen){ (uint32_t)i, (char *)vpaths[i] };
+		r.n_chosen = n;
+	}
 	CHECK_EQ_INT(catalog_put(t_cat, &r), 0);
 	cat_record *got = NULL;
 	CHECK_EQ_INT(catalog_get(t_cat, hash, &got), 0);
@@ -232,6 +237,21 @@ static void put(const char *hash, int cat, const char *title, const char *imdb,
 		CHECK_EQ_INT(library_put(t_lib, got), 0);
 	cat_record_free(got);
 	free(r.files);
+	free(r.chosen);
+	free(info);
+}
+
+static void put(const char *hash, int cat, const char *title, const char *imdb,
+		const char *const *files, size_t n)
+{
+	put_named(hash, cat, title, "x", imdb, files, n, NULL);
+}
+
+static const char *path_of_file(const char *hash, uint32_t idx)
+{
+	static lib_entry e;
+
+	return library_lookup_file(t_lib, hash, idx, &e) == 0 ? e.path : "";
 }
 
 static struct wh_item item(const char *title, int64_t year)
@@ -305,6 +325,55 @@ static void test_resolve(gs_webhook *w)
 	CHECK(resolve(w, &it, &t));
 	it = item("Beta", 1999);
 	CHECK(!resolve(w, &it, &t));
+}
+
+/* Episodes the library names by its rules, which the webhook's own parsing (SxxEyy in
+ * the listed name, "S01"/"Season" cut from titles) did not read before it used naming.c:
+ * a show known only by a torrent name ending in "COMPLETE" with 1x02 files, and chosen
+ * files whose virtual paths say "Show 1x02" and "Season 1/Episode 2". */
+static void test_library_names(gs_webhook *w)
+{
+	static const char H_WIRE[] = "dddddddd00000000000000000000000044444444";
+	static const char H_VP[] = "eeeeeeee00000000000000000000000055555555";
+	const char *wire[] = { "The.Wire.1x01.720p.mkv", "The.Wire.1x02.720p.mkv" };
+	const char *vp_files[] = { "a.mkv", "b.mkv", "c.mkv" };
+	const char *vp[] = { "tv/Other Show/Season 1/Other Show 1x01.mkv",
+			     "tv/Other Show/Season 1/Episode 2.mkv",
+			     "tv/Other Show/Season 2/Other Show - 2x05.mkv" };
+	struct wh_target t;
+	struct wh_item it = item("Old Cases", 2002);
+
+	put_named(H_WIRE, CAT_TV, NULL, "The.Wire.COMPLETE.720p.BluRay", NULL, wire, 2, NULL);
+	put_named(H_VP, CAT_TV, "Other Show (2019)", "other", NULL, vp_files, 3, vp);
+	CHECK_STR(path_of_file(H_WIRE, 1), "tv/The Wire/Season.01/The_Wire_S01E02_dddddddd.mkv");
+	CHECK_STR(path_of_file(H_VP, 1), "tv/Other Show/Season 1/Episode 2.mkv");
+
+	it.episode = true;
+	snprintf(it.show, sizeof it.show, "The Wire");
+	it.season = 1;
+	it.number = 2;
+	CHECK(resolve(w, &it, &t));
+	CHECK_STR(t.by, "title_year");
+	CHECK_STR(t.hash, H_WIRE);
+	CHECK_EQ_INT(t.idx, 1);
+
+	snprintf(it.show, sizeof it.show, "Other Show");
+	CHECK(resolve(w, &it, &t));             /* "Episode 2" under "Season 1" */
+	CHECK_STR(t.hash, H_VP);
+	CHECK_EQ_INT(t.idx, 1);
+	it.number = 1;                          /* "Other Show 1x01" */
+	CHECK(resolve(w, &it, &t));
+	CHECK_EQ_INT(t.idx, 0);
+	it.season = 2;                          /* "Other Show - 2x05" */
+	it.number = 5;
+	CHECK(resolve(w, &it, &t));
+	CHECK_EQ_INT(t.idx, 2);
+	it.number = 3;                          /* not in the pack */
+	CHECK(!resolve(w, &it, &t));
+	library_remove(t_lib, H_WIRE);
+	library_remove(t_lib, H_VP);
+	catalog_remove(t_cat, H_WIRE);
+	catalog_remove(t_cat, H_VP);
 }
 
 static void test_sessions(gs_webhook *w)
@@ -407,6 +476,7 @@ int main(void)
 	put(H_BETA, CAT_MOVIE, "Beta (2002)", NULL, beta, 1);
 	gs_webhook *w = wh();
 	test_resolve(w);
+	test_library_names(w);
 	test_sessions(w);
 	webhook_destroy(w);
 	library_close(t_lib);
