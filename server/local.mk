@@ -35,10 +35,11 @@ noinst_LIBRARIES += %D%/libgs_server.a
 	%D%/blocklist.c %D%/blocklist.h \
 	%D%/nat_pmp.c %D%/nat_pmp.h
 
-# The libtorrent shim (the only C++ file) and the cancel token its reads take, in their
+# The libtorrent shim (server/bt_*.cc, the only C++, over the private bt_int.h) and the cancel token its reads take, in their
 # own library so tests that do not need the engine link without libtorrent.
 noinst_LIBRARIES += %D%/libgs_engine.a
-%C%_libgs_engine_a_SOURCES = %D%/bt_shim.cc %D%/bt.h %D%/cancel.c %D%/cancel.h
+%C%_libgs_engine_a_SOURCES = %D%/bt_shim.cc %D%/bt.h %D%/bt_int.h %D%/bt_store.cc \
+	%D%/bt_plugins.cc %D%/bt_seeder.cc %D%/cancel.c %D%/cancel.h
 
 # The base every layer above uses (the engine too): logging and the allocation wrappers.
 noinst_LIBRARIES += %D%/libgs_base.a

@@ -26,7 +26,9 @@ CXXFLAGS_F = -std=c++17 -Wall -Wextra $(CXXSAN) -fsanitize=fuzzer-no-link $(INC)
 
 LIB_C = $(filter-out $(top_srcdir)/server/main.c,$(wildcard $(top_srcdir)/server/*.c)) \
 	$(wildcard $(top_srcdir)/davfs/*.c) $(if $(FUZZ_FUSE),$(wildcard $(top_srcdir)/fuse/*.c))
-LIB_OBJ = $(patsubst $(top_srcdir)/%.c,$(O)/obj/%.o,$(LIB_C)) $(O)/obj/server/bt_shim.o
+LIB_CXX = $(wildcard $(top_srcdir)/server/bt_*.cc)
+LIB_OBJ = $(patsubst $(top_srcdir)/%.c,$(O)/obj/%.o,$(LIB_C)) \
+	$(patsubst $(top_srcdir)/%.cc,$(O)/obj/%.o,$(LIB_CXX))
 HDRS = $(wildcard $(top_srcdir)/server/*.h $(top_srcdir)/davfs/*.h $(top_srcdir)/fuse/*.h $(F)/*.h) \
 	$(top_builddir)/config.h
 BINS = $(FUZZ_TARGETS:%=$(O)/fuzz_%)
@@ -37,7 +39,7 @@ $(O)/obj/%.o: $(top_srcdir)/%.c $(HDRS)
 	@mkdir -p $(@D)
 	@echo "  FUZZ-CC  $(@F)"; $(FUZZ_CC) $(CFLAGS_F) -c -o $@ $<
 
-$(O)/obj/server/bt_shim.o: $(top_srcdir)/server/bt_shim.cc $(HDRS)
+$(O)/obj/server/%.o: $(top_srcdir)/server/%.cc $(HDRS)
 	@mkdir -p $(@D)
 	@echo "  FUZZ-CXX $(@F)"; $(FUZZ_CXX) $(CXXFLAGS_F) -c -o $@ $<
 

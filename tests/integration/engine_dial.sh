@@ -1,7 +1,7 @@
 #!/bin/bash
 # engine_dial.sh - how the engine dials peers, on its default settings (TCP and uTP on).
 # libtorrent alone dials uTP first and falls back to TCP after its uTP connect timeout,
-# 4-5 s against a peer that takes TCP only; the engine dials TCP first (bt_shim.cc,
+# 4-5 s against a peer that takes TCP only; the engine dials TCP first (bt_plugins.cc,
 # tcp_first). A TCP-only seeder: the first 64 KiB in the middle of the film after the
 # torrent is opened, and again after an engine restart (torrent loaded from its saved info
 # dict and peers), each well under the uTP timeout. A seeder that takes uTP only (incoming

@@ -37,7 +37,7 @@ bt_expect "$T/r.json" 'j["counters"]["strict_entries"] >= 1' "shield did not go 
 bt_expect "$T/r.json" 'j["torrent"]["strict"] == 0' "responsive mode did not come back"
 # libtorrent 2.0.8 charges every sender of a failed piece and used to ban the honest
 # seeder too (about 1 run in 3 with two seeders), leaving no peer: the engine must keep it
-# (bt_shim.cc, blame_peer). smart_ban reads the blocks of failed pieces: served, not refused.
+# (bt_plugins.cc, blame_peer). smart_ban reads the blocks of failed pieces: served, not refused.
 grep -F "$GOOD" "$T/r.json.err" | grep -q 'banned peer' && bt_fail "the honest seeder was banned"
 bt_expect "$T/r.json" 'j["counters"]["refused_requests"] == 0' "reads of failed pieces refused"
 grep -q 'strict mode for 3 s' "$T/r.json.err" || bt_fail "strict mode not logged"

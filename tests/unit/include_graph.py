@@ -2,7 +2,7 @@
 """include_graph.py - the module include graph of server/, davfs/ and fuse/, and a check
 that it has no cycle. A module is a .c with its .h (bt_shim.cc counts as module "bt");
 a module split over several files has one private header <m>_int.h, and it and every .c
-that includes it belong to module m (stream_wake.c, stream_fill.c ... are module stream).
+(or .cc: bt_store.cc ... with bt_int.h are module bt) that includes it belong to module m (stream_wake.c, stream_fill.c ... are module stream).
 module A uses B when A's .c or .h includes B's .h. Prints the graph (one "A -> B C" line
 per module) and exits 1 naming a cycle if there is one. Run from the source tree or give
 it as the first argument. Used by make check (TESTS) and by hand."""
@@ -25,7 +25,7 @@ for d in dirs:
         m = "bt" if base == "bt_shim" else base
         if base.endswith("_int") and ext == ".h":
             m = base[:-len("_int")]
-        elif ext == ".c":
+        elif ext in (".c", ".cc"):
             with open(os.path.join(p, f), encoding="utf-8", errors="replace") as fh:
                 own = [h for h in inc.findall(fh.read()) if h.endswith("_int")]
             if own and base.startswith(own[0][:-len("_int")] + "_"):
