@@ -1326,6 +1326,23 @@ static void worker_interrupt(void *arg)
 	disc_net_stop(((gs_disc *)arg)->net);
 }
 
+/* What disc_open built, once the scheduler is stopped (or was never started): the end
+ * of disc_open's failure path and of disc_close. */
+static void disc_free(gs_disc *d)
+{
+	disc_net_destroy(d->net);
+	for (int i = 0; i < 4; i++)
+		run_free(d->recent[i]);
+	cJSON_Delete(d->blocklist);
+	cJSON_Delete(d->pending);
+	cJSON_Delete(d->history);
+	free(d->held);
+	pthread_cond_destroy(&d->changed);
+	pthread_mutex_destroy(&d->lock);
+	free(d->dir);
+	free(d);
+}
+
 /* ---- public ---- */
 
 int disc_open(const struct gs_config *cfg, struct gs_torrents *t, struct gs_library *lib,
@@ -1390,14 +1407,7 @@ int disc_open(const struct gs_config *cfg, struct gs_torrents *t, struct gs_libr
 	*out = d;
 	return 0;
 fail:
-	disc_net_destroy(d->net);
-	cJSON_Delete(d->blocklist);
-	cJSON_Delete(d->pending);
-	cJSON_Delete(d->history);
-	pthread_cond_destroy(&d->changed);
-	pthread_mutex_destroy(&d->lock);
-	free(d->dir);
-	free(d);
+	disc_free(d);
 	return rc;
 }
 
@@ -1410,17 +1420,7 @@ void disc_close(gs_disc *d)
 	pthread_cond_broadcast(&d->changed);
 	pthread_mutex_unlock(&d->lock);
 	disc_sched_stop(d->sched);
-	disc_net_destroy(d->net);
-	for (int i = 0; i < 4; i++)
-		run_free(d->recent[i]);
-	cJSON_Delete(d->blocklist);
-	cJSON_Delete(d->pending);
-	cJSON_Delete(d->history);
-	free(d->held);
-	pthread_cond_destroy(&d->changed);
-	pthread_mutex_destroy(&d->lock);
-	free(d->dir);
-	free(d);
+	disc_free(d);
 }
 
 int disc_start(gs_disc *d, const char *kind, bool dry_run, int *run_id, char *err,
