@@ -913,6 +913,21 @@ static void catalog_title(char *out, size_t n, const char *title, int year)
 		snprintf(out, n, "%s", title);
 }
 
+/* After a TMDB call for an item: true when the run stops (d->fatal) or the item is
+ * skipped, logged as an error unless TMDB does not know it (-ENOENT). */
+static bool tmdb_failed(gs_disc *d, struct run *r, const struct cand *c, int rc,
+			const char *err)
+{
+	if (fatal(d, rc, err))
+		return true;
+	if (rc < 0) {
+		decide(d, r, decision_new(c, NULL), "skip", rc != -ENOENT, "%s%s",
+		       rc == -ENOENT ? "" : "error: ", err);
+		return true;
+	}
+	return false;
+}
+
 /* Skips (with its decision) an item the user removed or whose add still waits for its
  * metadata; else fills key (add_req.key) and returns false. The same for a film
  * (season = episode = 0), a season pack (episode 0) and an episode. */
@@ -971,13 +986,8 @@ static void do_movie(gs_disc *d, struct run *r, struct disc_title *t, int min_se
 
 	if (!t->imdb[0] && t->tmdb) {
 		rc = tmdb_imdb(&d->tmdb, false, t->tmdb, t->imdb, err, sizeof err);
-		if (fatal(d, rc, err))
+		if (tmdb_failed(d, r, &c, rc, err))
 			return;
-		if (rc < 0) {
-			decide(d, r, decision_new(&c, NULL), "skip", rc != -ENOENT, "%s%s",
-			       rc == -ENOENT ? "" : "error: ", err);
-			return;
-		}
 	}
 	if (!t->imdb[0]) {
 		decide(d, r, decision_new(&c, NULL), "skip", false, "no IMDB id (Torrentio needs one)");
@@ -1020,13 +1030,8 @@ static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_see
 		return;
 	}
 	rc = tmdb_last_seasons(&d->tmdb, t->tmdb, seasons, &ns, err, sizeof err);
-	if (fatal(d, rc, err))
+	if (tmdb_failed(d, r, &c, rc, err))
 		return;
-	if (rc < 0) {
-		decide(d, r, decision_new(&c, NULL), "skip", rc != -ENOENT, "%s%s",
-		       rc == -ENOENT ? "" : "error: ", err);
-		return;
-	}
 	catalog_title(title, sizeof title, t->title, t->year);
 	for (int si = 0; si < ns && !d->fatal; si++) {
 		int S = seasons[si].number;
