@@ -1058,6 +1058,17 @@ static void fs_tune_readahead(fs_mount *m)
 		log_debug("fuse: %s: %s", path, strerror(errno));
 }
 
+/* The mount's locks and memory, last of fs_start's unwinding and of fs_stop. */
+static void fs_mount_free(fs_mount *m)
+{
+	pthread_mutex_destroy(&m->slock);
+	pthread_cond_destroy(&m->ncond);
+	pthread_mutex_destroy(&m->nlock);
+	pthread_mutex_destroy(&m->lock);
+	free(m->path);
+	free(m);
+}
+
 int fs_start(const struct fs_opts *o, gs_library *lib, gs_streams *streams, fs_mount **out)
 {
 	char opts[256];
@@ -1167,12 +1178,7 @@ err_mount:
 	fuse_session_destroy(m->se);
 err_session:
 	fuse_set_log_func(NULL);
-	pthread_mutex_destroy(&m->slock);
-	pthread_cond_destroy(&m->ncond);
-	pthread_mutex_destroy(&m->nlock);
-	pthread_mutex_destroy(&m->lock);
-	free(m->path);
-	free(m);
+	fs_mount_free(m);
 	return rc;
 }
 
@@ -1291,10 +1297,5 @@ void fs_stop(fs_mount *m)
 		 left ? "; files left open by clients were closed" : "");
 	while (m->nbufs)
 		free(m->bufs[--m->nbufs]);
-	pthread_mutex_destroy(&m->slock);
-	pthread_cond_destroy(&m->ncond);
-	pthread_mutex_destroy(&m->nlock);
-	pthread_mutex_destroy(&m->lock);
-	free(m->path);
-	free(m);
+	fs_mount_free(m);
 }

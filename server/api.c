@@ -364,6 +364,26 @@ static int action_rem(struct http_req *r, gs_torrents *t, const cJSON *body)
 	return http_reply_text(r, MHD_HTTP_OK, "application/json", "{}\n");
 }
 
+/* A 200-ready response carrying o as compact JSON (no trailing newline, unlike
+ * http_reply_json), for a handler that adds its own headers; consumes o; NULL on
+ * failure. */
+static struct MHD_Response *json_response(cJSON *o)
+{
+	char *text = cJSON_PrintUnformatted(o);
+
+	cJSON_Delete(o);
+	if (!text)
+		return NULL;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text,
+								     MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return NULL;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return resp;
+}
+
 /* TorrServer's "drop": the torrent leaves the swarm now, keeping its record, its warmup
  * data and the pieces in RAM. A torrent being read is fast-dropped instead (it sleeps
  * FastDropSeconds after its last reader), and the reply says so in a header. */
@@ -392,19 +412,10 @@ static int action_drop(struct http_req *r, gs_torrents *t, const cJSON *body)
 		log_info("drop %s: %s", rec->hash, deferred ?
 			 "being read: sleeps FastDropSeconds after the last reader" : "asleep");
 	}
-	cJSON *o = api_torrent_status(t, rec);
+	struct MHD_Response *resp = json_response(api_torrent_status(t, rec));
 	cat_record_free(rec);
-	char *text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (!text)
+	if (!resp)
 		return -EIO;
-	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text,
-								     MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return -EIO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (deferred)
 		MHD_add_response_header(resp, "X-Gostream-Drop", "after-readers");
 	return http_reply(r, MHD_HTTP_OK, resp);
@@ -562,19 +573,10 @@ static void names_header(struct MHD_Response *resp, const char *header, const cJ
 
 static int reply_settings(struct http_req *r, gs_settings *st, const struct settings_result *res)
 {
-	cJSON *o = settings_get(st);
-	char *text = cJSON_PrintUnformatted(o);
+	struct MHD_Response *resp = json_response(settings_get(st));
 
-	cJSON_Delete(o);
-	if (!text)
+	if (!resp)
 		return -EIO;
-	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text,
-								     MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return -EIO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (res) {
 		names_header(resp, "X-Gostream-Ignored", res->ignored);
 		names_header(resp, "X-Gostream-At-Next-Start", res->at_start);

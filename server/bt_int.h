@@ -19,11 +19,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -52,6 +54,21 @@ inline void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+/* The last handler of an exported noexcept function that reports into err:
+ *     } catch (...) { return fail_current(err, errlen, "seeder: "); }
+ * puts prefix + what() of the exception in flight (if a std::exception) into err and
+ * returns -EIO. */
+inline int fail_current(char *err, size_t errlen, const char *prefix) noexcept
+{
+	try {
+		throw;
+	} catch (std::exception const &ex) {
+		set_err(err, errlen, "%s%s", prefix, ex.what());
+	} catch (...) {
+	}
+	return -EIO;
 }
 
 /* ------------------------------------------------------------------------------------ */

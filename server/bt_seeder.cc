@@ -66,11 +66,8 @@ int bt_make_torrent(const char *path, int piece_size, void **out, size_t *out_le
 		memcpy(*out, b.data(), b.size());
 		*out_len = b.size();
 		return 0;
-	} catch (std::exception const &ex) {
-		set_err(err, errlen, "%s", ex.what());
-		return -EIO;
 	} catch (...) {
-		return -EIO;
+		return fail_current(err, errlen, "");
 	}
 }
 
@@ -98,11 +95,8 @@ int bt_seeder_start(const char *listen, bt_seeder **out, char *err, size_t errle
 		s->ses.reset(new lt::session(std::move(p)));
 		*out = s;
 		return 0;
-	} catch (std::exception const &ex) {
-		set_err(err, errlen, "seeder: %s", ex.what());
-		return -EIO;
 	} catch (...) {
-		return -EIO;
+		return fail_current(err, errlen, "seeder: ");
 	}
 }
 
@@ -141,11 +135,8 @@ int bt_seeder_add(bt_seeder *s, const void *torrent, size_t len, const char *sav
 	} catch (lt::system_error const &ex) {
 		set_err(err, errlen, "seeder: not a valid .torrent: %s", ex.code().message().c_str());
 		return -EINVAL;
-	} catch (std::exception const &ex) {
-		set_err(err, errlen, "seeder: %s", ex.what());
-		return -EIO;
 	} catch (...) {
-		return -EIO;
+		return fail_current(err, errlen, "seeder: ");
 	}
 }
 

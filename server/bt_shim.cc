@@ -1367,11 +1367,8 @@ int bt_engine_add(bt_engine *e, const char *link, const char *const *extra_peers
 		if (rc < 0)
 			return rc;
 		return bt_engine_add_torrent_bytes(e, buf.data(), buf.size(), extra_peers, out, err, errlen);
-	} catch (std::exception const &ex) {
-		set_err(err, errlen, "%s", ex.what());
-		return -EIO;
 	} catch (...) {
-		return -EIO;
+		return fail_current(err, errlen, "");
 	}
 }
 
@@ -1387,11 +1384,8 @@ int bt_engine_add_torrent_bytes(bt_engine *e, const void *buf, size_t len,
 	} catch (lt::system_error const &ex) {
 		set_err(err, errlen, "not a valid .torrent: %s", ex.code().message().c_str());
 		return -EINVAL;
-	} catch (std::exception const &ex) {
-		set_err(err, errlen, "%s", ex.what());
-		return -EIO;
 	} catch (...) {
-		return -EIO;
+		return fail_current(err, errlen, "");
 	}
 }
 
@@ -1411,11 +1405,8 @@ int bt_engine_load(bt_engine *e, const void *info_dict, size_t len, const char *
 		for (const char *const *p = trackers; p && *p; p++)
 			tv.push_back(*p);
 		return engine_register(e, ti, pv, tv, out, err, errlen);
-	} catch (std::exception const &ex) {
-		set_err(err, errlen, "%s", ex.what());
-		return -EIO;
 	} catch (...) {
-		return -EIO;
+		return fail_current(err, errlen, "");
 	}
 }
 
@@ -1949,10 +1940,7 @@ int bt_link_parse(const char *link, bt_info **out, char *err, size_t errlen) noe
 			i->trackers[i->num_trackers++] = dup_cstr(tr);
 		*out = i;
 		return 0;
-	} catch (std::exception const &ex) {
-		set_err(err, errlen, "%s", ex.what());
-		return -EIO;
 	} catch (...) {
-		return -EIO;
+		return fail_current(err, errlen, "");
 	}
 }

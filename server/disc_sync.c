@@ -913,11 +913,71 @@ static void catalog_title(char *out, size_t n, const char *title, int year)
 		snprintf(out, n, "%s", title);
 }
 
+/* After a TMDB call for an item: true when the run stops (d->fatal) or the item is
+ * skipped, logged as an error unless TMDB does not know it (-ENOENT). */
+static bool tmdb_failed(gs_disc *d, struct run *r, const struct cand *c, int rc,
+			const char *err)
+{
+	if (fatal(d, rc, err))
+		return true;
+	if (rc < 0) {
+		decide(d, r, decision_new(c, NULL), "skip", rc != -ENOENT, "%s%s",
+		       rc == -ENOENT ? "" : "error: ", err);
+		return true;
+	}
+	return false;
+}
+
+/* Skips (with its decision) an item the user removed or whose add still waits for its
+ * metadata; else fills key (add_req.key) and returns false. The same for a film
+ * (season = episode = 0), a season pack (episode 0) and an episode. */
+static bool held_back(gs_disc *d, struct run *r, const struct cand *c, bool tv,
+		      const struct disc_title *t, int season, int episode, char *key, size_t keyn)
+{
+	char pend[41];
+
+	/* A season pack asks with episode -1, so that no "episode" entry matches it; a
+	 * film's season and episode are not looked at. */
+	if (blocked(d, tv, t->tmdb, t->imdb, season, episode > 0 ? episode : -1)) {
+		decide(d, r, decision_new(c, NULL), "skip", false,
+		       "removed by the user (blocklist)");
+		return true;
+	}
+	key_of(key, keyn, tv, t->tmdb, t->imdb, season, episode);
+	if (pending_for(d, key, pend)) {
+		decide(d, r, decision_new(c, NULL), "skip", false,
+		       "pending: waiting for the metadata of %s", pend);
+		return true;
+	}
+	return false;
+}
+
+/* Torrentio's streams for one item: 1 = *v and *n hold them (the caller frees); 0 = a
+ * per-item error, logged as the item's decision; -1 = the run stops (d->fatal). On
+ * -EACCES the item is still logged, and the loops end on d->fatal. */
+static int item_streams(gs_disc *d, struct run *r, const struct cand *c, const char *imdb,
+			int season, int episode, struct disc_stream **v, size_t *n)
+{
+	char err[512];
+	int rc = torrentio_streams(&d->tio, imdb, season, episode, v, n, err, sizeof err);
+
+	if (fatal(d, rc, err) && rc != -EACCES) {
+		disc_streams_free(*v, *n);
+		return -1;
+	}
+	if (rc < 0) {
+		decide(d, r, decision_new(c, NULL), "skip", true, "error: %s", err);
+		disc_streams_free(*v, *n);
+		return 0;
+	}
+	return 1;
+}
+
 static void do_movie(gs_disc *d, struct run *r, struct disc_title *t, int min_seeders)
 {
 	struct cand c = { .kind = "movie", .tmdb = t->tmdb, .imdb = t->imdb, .title = t->title,
 			  .year = t->year };
-	char err[512], pend[41], title[600];
+	char err[512], title[600];
 	struct add_req a = { .tv = false, .kind = "movie", .tmdb = t->tmdb, .poster = t->poster };
 	struct disc_stream *v = NULL;
 	size_t n = 0;
@@ -926,40 +986,18 @@ static void do_movie(gs_disc *d, struct run *r, struct disc_title *t, int min_se
 
 	if (!t->imdb[0] && t->tmdb) {
 		rc = tmdb_imdb(&d->tmdb, false, t->tmdb, t->imdb, err, sizeof err);
-		if (fatal(d, rc, err))
+		if (tmdb_failed(d, r, &c, rc, err))
 			return;
-		if (rc < 0) {
-			decide(d, r, decision_new(&c, NULL), "skip", rc != -ENOENT, "%s%s",
-			       rc == -ENOENT ? "" : "error: ", err);
-			return;
-		}
 	}
 	if (!t->imdb[0]) {
 		decide(d, r, decision_new(&c, NULL), "skip", false, "no IMDB id (Torrentio needs one)");
 		return;
 	}
-	if (blocked(d, false, t->tmdb, t->imdb, 0, 0)) {
-		decide(d, r, decision_new(&c, NULL), "skip", false,
-		       "removed by the user (blocklist)");
+	if (held_back(d, r, &c, false, t, 0, 0, a.key, sizeof a.key))
 		return;
-	}
-	key_of(a.key, sizeof a.key, false, t->tmdb, t->imdb, 0, 0);
-	if (pending_for(d, a.key, pend)) {
-		decide(d, r, decision_new(&c, NULL), "skip", false,
-		       "pending: waiting for the metadata of %s", pend);
-		return;
-	}
 	const struct held *held = held_movie(d, t->tmdb, t->imdb);
-	rc = torrentio_streams(&d->tio, t->imdb, 0, 0, &v, &n, err, sizeof err);
-	if (fatal(d, rc, err) && rc != -EACCES) {
-		disc_streams_free(v, n);
+	if (item_streams(d, r, &c, t->imdb, 0, 0, &v, &n) <= 0)
 		return;
-	}
-	if (rc < 0) {
-		decide(d, r, decision_new(&c, NULL), "skip", true, "error: %s", err);
-		disc_streams_free(v, n);
-		return;
-	}
 	catalog_title(title, sizeof title, t->title, t->year);
 	a.title = title;
 	a.imdb = t->imdb;
@@ -972,7 +1010,7 @@ static void do_movie(gs_disc *d, struct run *r, struct disc_title *t, int min_se
 static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_seeders)
 {
 	struct tmdb_season seasons[2];
-	char err[512], title[600], pend[41];
+	char err[512], title[600];
 	int ns = 0, rc;
 	struct rules rl;
 	struct cand c = { .kind = "season", .tmdb = t->tmdb, .imdb = t->imdb, .title = t->title,
@@ -992,13 +1030,8 @@ static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_see
 		return;
 	}
 	rc = tmdb_last_seasons(&d->tmdb, t->tmdb, seasons, &ns, err, sizeof err);
-	if (fatal(d, rc, err))
+	if (tmdb_failed(d, r, &c, rc, err))
 		return;
-	if (rc < 0) {
-		decide(d, r, decision_new(&c, NULL), "skip", rc != -ENOENT, "%s%s",
-		       rc == -ENOENT ? "" : "error: ", err);
-		return;
-	}
 	catalog_title(title, sizeof title, t->title, t->year);
 	for (int si = 0; si < ns && !d->fatal; si++) {
 		int S = seasons[si].number;
@@ -1009,31 +1042,17 @@ static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_see
 		c.kind = "season";
 		c.season = S;
 		c.episode = 0;
-		if (blocked(d, true, t->tmdb, t->imdb, S, -1)) {
-			decide(d, r, decision_new(&c, NULL), "skip", false,
-			       "removed by the user (blocklist)");
+		if (held_back(d, r, &c, true, t, S, 0, a.key, sizeof a.key))
 			continue;
-		}
 		const struct held *pack = held_tv(d, t->tmdb, t->imdb, S, 0);
 		bool any = held_season_any(d, t->tmdb, t->imdb, S);
-		key_of(a.key, sizeof a.key, true, t->tmdb, t->imdb, S, 0);
-		if (pending_for(d, a.key, pend)) {
-			decide(d, r, decision_new(&c, NULL), "skip", false,
-			       "pending: waiting for the metadata of %s", pend);
-			continue;
-		}
 		if (pack || !any) {
 			/* A full pack shows up among the streams of the season's first episode. */
-			rc = torrentio_streams(&d->tio, t->imdb, S, 1, &v, &n, err, sizeof err);
-			if (fatal(d, rc, err) && rc != -EACCES) {
-				disc_streams_free(v, n);
+			rc = item_streams(d, r, &c, t->imdb, S, 1, &v, &n);
+			if (rc < 0)
 				return;
-			}
-			if (rc < 0) {
-				decide(d, r, decision_new(&c, NULL), "skip", true, "error: %s", err);
-				disc_streams_free(v, n);
+			if (rc == 0)
 				continue;
-			}
 			rules_tv(d, min_seeders, &rl);
 			rl.pack_season = S;
 			char why[512];
@@ -1054,28 +1073,14 @@ static void do_show(gs_disc *d, struct run *r, struct disc_title *t, int min_see
 			c.episode = e;
 			ea.kind = "episode";
 			ea.episode = e;
-			if (blocked(d, true, t->tmdb, t->imdb, S, e)) {
-				decide(d, r, decision_new(&c, NULL), "skip", false,
-				       "removed by the user (blocklist)");
+			if (held_back(d, r, &c, true, t, S, e, ea.key, sizeof ea.key))
 				continue;
-			}
-			key_of(ea.key, sizeof ea.key, true, t->tmdb, t->imdb, S, e);
-			if (pending_for(d, ea.key, pend)) {
-				decide(d, r, decision_new(&c, NULL), "skip", false,
-				       "pending: waiting for the metadata of %s", pend);
-				continue;
-			}
 			const struct held *held = held_tv(d, t->tmdb, t->imdb, S, e);
-			rc = torrentio_streams(&d->tio, t->imdb, S, e, &v, &n, err, sizeof err);
-			if (fatal(d, rc, err) && rc != -EACCES) {
-				disc_streams_free(v, n);
+			rc = item_streams(d, r, &c, t->imdb, S, e, &v, &n);
+			if (rc < 0)
 				return;
-			}
-			if (rc < 0) {
-				decide(d, r, decision_new(&c, NULL), "skip", true, "error: %s", err);
-				disc_streams_free(v, n);
+			if (rc == 0)
 				continue;
-			}
 			rules_tv(d, min_seeders, &rl);
 			judge(d, r, &c, &ea, v, n, &rl, held, d->cfg->disc.tv_upgrade_factor);
 			disc_streams_free(v, n);
@@ -1326,6 +1331,23 @@ static void worker_interrupt(void *arg)
 	disc_net_stop(((gs_disc *)arg)->net);
 }
 
+/* What disc_open built, once the scheduler is stopped (or was never started): the end
+ * of disc_open's failure path and of disc_close. */
+static void disc_free(gs_disc *d)
+{
+	disc_net_destroy(d->net);
+	for (int i = 0; i < 4; i++)
+		run_free(d->recent[i]);
+	cJSON_Delete(d->blocklist);
+	cJSON_Delete(d->pending);
+	cJSON_Delete(d->history);
+	free(d->held);
+	pthread_cond_destroy(&d->changed);
+	pthread_mutex_destroy(&d->lock);
+	free(d->dir);
+	free(d);
+}
+
 /* ---- public ---- */
 
 int disc_open(const struct gs_config *cfg, struct gs_torrents *t, struct gs_library *lib,
@@ -1390,14 +1412,7 @@ int disc_open(const struct gs_config *cfg, struct gs_torrents *t, struct gs_libr
 	*out = d;
 	return 0;
 fail:
-	disc_net_destroy(d->net);
-	cJSON_Delete(d->blocklist);
-	cJSON_Delete(d->pending);
-	cJSON_Delete(d->history);
-	pthread_cond_destroy(&d->changed);
-	pthread_mutex_destroy(&d->lock);
-	free(d->dir);
-	free(d);
+	disc_free(d);
 	return rc;
 }
 
@@ -1410,17 +1425,7 @@ void disc_close(gs_disc *d)
 	pthread_cond_broadcast(&d->changed);
 	pthread_mutex_unlock(&d->lock);
 	disc_sched_stop(d->sched);
-	disc_net_destroy(d->net);
-	for (int i = 0; i < 4; i++)
-		run_free(d->recent[i]);
-	cJSON_Delete(d->blocklist);
-	cJSON_Delete(d->pending);
-	cJSON_Delete(d->history);
-	free(d->held);
-	pthread_cond_destroy(&d->changed);
-	pthread_mutex_destroy(&d->lock);
-	free(d->dir);
-	free(d);
+	disc_free(d);
 }
 
 int disc_start(gs_disc *d, const char *kind, bool dry_run, int *run_id, char *err,
