@@ -25,6 +25,7 @@ extern "C" {
 
 using gs_bt::now_ms;
 using gs_bt::set_err;
+using gs_bt::fail_current;
 
 extern "C" {
 
