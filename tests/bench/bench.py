@@ -689,7 +689,7 @@ def cmd_report(a):
             if line.strip():
                 rows.append(json.loads(line))
     meta = json.load(open(a.meta))
-    order = ["B%d" % i for i in range(1, 12)]
+    order = ["B%d" % i for i in range(1, 13)]
     rows.sort(key=lambda r: order.index(r["id"]) if r.get("id") in order else 99)
     hdr = ["bench", "what", "gostream", "reference", "ratio", "target", "verdict"]
     table = []
@@ -701,7 +701,7 @@ def cmd_report(a):
                       ("%s %s" % (fmt(g), unit)) if g not in (None, "") else "-",
                       ("%s (%s)" % (fmt(ref), r.get("ref_name", ""))) if ref is not None else "-",
                       ("%.2fx" % r["ratio"]) if isinstance(r.get("ratio"), float) else "-",
-                      r.get("target", ""), r.get("verdict", "")])
+                      str(r.get("target", "")), str(r.get("verdict", ""))])
     w = [max(len(h), *(len(t[i]) for t in table)) if table else len(h) for i, h in enumerate(hdr)]
     line = lambda cells: "  ".join(c.ljust(w[i]) for i, c in enumerate(cells)).rstrip()
     print(line(hdr))

@@ -160,8 +160,10 @@ json.dump({"date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": cmd, "seconds"
 EOF
 md=$OUT/BENCHMARKS.md
 echo >&2
+rm -f "$md"
+# A report that fails must not leave an older BENCHMARKS.md to be copied as this run's.
 "$PY" "$HERE/bench.py" report "$BENCH_ROWS" --meta "$OUT/meta.json" --json "$OUT/results.json" \
-	--md "$md" --notes "$HERE/NOTES.md"
+	--md "$md" --notes "$HERE/NOTES.md" || { echo "bench.py report failed" >&2; exit 1; }
 echo
 echo "raw figures: $OUT/results.json (and $OUT/raw, logs in $OUT/logs); total ${secs} s"
 if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_WRITE_MD:-0}" = 1 ]; then
