@@ -195,6 +195,12 @@ void bt_torrent_set_priority(bt_torrent *t, int on) BT_NOEXCEPT;
  * a negative offset. Sets deadlines on the range and a read-ahead window behind it. */
 ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t len,
 		gs_cancel *cancel) BT_NOEXCEPT;
+/* bt_read for a reader nobody waits on (the warmup fillers): its pieces come after every
+ * player's (lower priority, later deadlines) and it never counts as a player's seek, which
+ * would take the deadlines of the player's window away (B5: a fill of the head region in
+ * the middle of a seek made that seek 280 ms). */
+ssize_t bt_read_background(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t len,
+		gs_cancel *cancel) BT_NOEXCEPT;
 
 typedef struct bt_torrent_status {
 	int active;                    /* in the session */

@@ -101,6 +101,7 @@ namespace {
 
 constexpr size_t MAX_TORRENT_FILE = 64u << 20;   /* cap on .torrent files (= TORRENT_FETCH_MAX) */
 constexpr int MAX_WINDOWS = 4;                   /* read-ahead windows per torrent */
+constexpr int BG_DEADLINE_MS = 10000;            /* a background read's first deadline */
 constexpr int MAX_KNOWN_PEERS = 64;
 constexpr int MAX_RELOADS_PER_READ = 3;
 /* A reader that waited this long with peers connected and no block arriving for its
@@ -128,6 +129,7 @@ struct read_window {
 	int head = -1;                 /* first piece the reader is on */
 	int end = -1;                  /* last piece of the read-ahead */
 	int64_t used = 0;
+	bool bg = false;               /* a background reader's (bt_read_background) */
 };
 
 struct bt_torrent {
@@ -574,7 +576,7 @@ void set_pins_locked(bt_torrent *t)
 
 /* Moves (or creates) the reader's window and gives libtorrent deadlines for it. Caller
  * holds t->mu; t is active. */
-void update_window_locked(bt_torrent *t, int file, int first, int last)
+void update_window_locked(bt_torrent *t, int file, int first, int last, bool bg)
 {
 	bt_engine *e = t->e;
 	bt_settings s = e->settings();
@@ -592,25 +594,34 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 
 	read_window *w = nullptr;
 	for (auto &c : t->win)
-		if (c.valid && c.file == file && first >= c.head - 2 && first <= c.end + 1) {
+		if (c.valid && c.bg == bg && c.file == file && first >= c.head - 2 && first <= c.end + 1) {
 			w = &c;
 			break;
 		}
 	bool fresh = !w;
 	if (!w) {
-		/* a seek, or a new reader: take a free or the least recently used window */
-		w = &t->win[0];
-		for (auto &c : t->win) {
+		/* a seek, or a new reader: take a free or the least recently used window (a
+		 * background reader another background reader's first) */
+		w = nullptr;
+		for (auto &c : t->win)
 			if (!c.valid) {
 				w = &c;
 				break;
 			}
-			if (c.used < w->used)
-				w = &c;
+		if (!w && bg)
+			for (auto &c : t->win)
+				if (c.bg && (!w || c.used < w->used))
+					w = &c;
+		if (!w) {
+			w = &t->win[0];
+			for (auto &c : t->win)
+				if (c.used < w->used)
+					w = &c;
 		}
 		*w = read_window();
 		w->valid = true;
 		w->file = file;
+		w->bg = bg;
 	}
 	w->used = now;
 	/* Forget windows nobody read from for a while (a player that went away). */
@@ -622,6 +633,19 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 	ra_bytes = std::min<int64_t>(ra_bytes, s.cache_size / 2 / std::max(1, e->live_windows.load()));
 	ra = int(std::max<int64_t>(1, (ra_bytes + pl - 1) / pl));
 	int nhead = first;
+	if (!fresh && w->head >= 0 && first > w->head) {
+		/* Readers share a window: a file's pump reads the next chunk a moment after the
+		 * player's read that made the window (B5: a seek at piece 100, the pump at 101
+		 * 1 ms later). Moving the head past a piece still missing dropped it to priority
+		 * 0 while the player waited on it, until its read claimed it again 500 ms later
+		 * (B5 p99 outliers of 650 ms). The head stays on the first missing piece. */
+		std::lock_guard<std::mutex> g(e->store.mu);
+		for (int p = w->head; p < first; p++)
+			if (!t->ts->lt_have[size_t(p)]) {
+				nhead = p;
+				break;
+			}
+	}
 	int nend = std::min(std::max(last, first + ra), flast);
 	bool changed = nhead != w->head || nend != w->end;
 	w->head = nhead;
@@ -660,7 +684,7 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 	 * The other windows keep their priority (and stay in t->deadlined); a reader still
 	 * reading there sets its window's deadlines again with its next read. */
 	bool seek = false;
-	if (fresh)
+	if (fresh && !bg)
 		for (auto const &c : t->win)
 			if (c.valid && &c != w)
 				seek = true;
@@ -680,11 +704,21 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 	 * reach them: ahead of a window (it shrank when another reader came, its share of the
 	 * store halved) they keep low_priority; set to 0 and asked for again a moment later,
 	 * B4 FUSE stayed at 90-127 MB/s with the grading above fixed. */
+	auto in_player_window = [&](int p) {
+		for (auto const &c : t->win)
+			if (c.valid && !c.bg && p >= c.head && p <= c.end)
+				return true;
+		return false;
+	};
 	for (int p : want) {
 		int pr;
-		if (p >= w->head && p <= w->end)
+		if (p >= w->head && p <= w->end && bg) {
+			if (in_player_window(p))
+				continue;
+			pr = 2;
+		} else if (p >= w->head && p <= w->end)
 			pr = std::max(4, 7 - (p - w->head));
-		else if (seek)
+		else if (seek && in_player_window(p))
 			pr = 3;
 		else
 			continue;
@@ -711,12 +745,17 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 	for (auto const &c : t->win) {
 		if (!c.valid)
 			continue;
-		if (seek && &c != w)
+		/* another background window sets its own, later deadlines (set_piece_deadline
+		 * raises a piece to 7, and only the updating window is graded afterwards) */
+		if ((seek || c.bg) && &c != w)
 			continue;
 		for (int p = c.head; p <= c.end; p++) {
 			if (have[size_t(p)])
 				continue;
-			int d = (p - c.head) * step;
+			/* a background reader's pieces come after every player's */
+			if (c.bg && in_player_window(p))
+				continue;
+			int d = (p - c.head) * step + (c.bg ? BG_DEADLINE_MS : 0);
 			if (&c != w && t->deadlined.count(p))
 				continue;
 			t->h.set_piece_deadline(lt::piece_index_t(p), d);
@@ -730,7 +769,7 @@ void update_window_locked(bt_torrent *t, int file, int first, int last)
 	 * regular picker took them in random order (rarest first, equal availability). */
 	if (!prios.empty())
 		t->h.prioritize_pieces(prios);
-	log_debug("bt: %s: window %d-%d, %s", t->hex.c_str(), w->head, w->end,
+	log_debug("bt: %s: %swindow %d-%d, %s", t->hex.c_str(), bg ? "background " : "", w->head, w->end,
 		!t->idle_paused ? "running" : t->checked ? "resumed" : "resumes once checked");
 	if (t->idle_paused && t->checked && !t->deadlined.empty()) {
 		t->idle_paused = false;
@@ -805,7 +844,7 @@ int reload_locked(bt_torrent *t, int first, int last, bool keep = false)
 	apply_torrent_flags(e, t->h, e->settings());
 	t->played_files.clear();
 	for (auto const &w : kept)
-		update_window_locked(t, w.file, w.head, w.head);
+		update_window_locked(t, w.file, w.head, w.head, w.bg);
 	if (!keep) {
 		e->reloads++;
 		log_info("bt: %s: reloaded to fetch evicted piece %d again", t->hex.c_str(), first);
@@ -1641,8 +1680,8 @@ void wake_reader(void *arg)
 }
 }
 
-ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t len,
-		gs_cancel *cancel) noexcept
+static ssize_t read_impl(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t len,
+		gs_cancel *cancel, bool bg) noexcept
 {
 	try {
 		bt_engine *e = t->e;
@@ -1663,7 +1702,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 				return -ENOENT;
 			if (t->refs <= 0 || !t->active)
 				return -EBADF;
-			update_window_locked(t, file_index, first, last);
+			update_window_locked(t, file_index, first, last, bg);
 		}
 		tstore &ts = *t->ts;
 		piece_store &st = e->store;
@@ -1759,10 +1798,18 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 					result = t->aborted ? -ENOENT : -EBADF;
 					break;
 				}
-				update_window_locked(t, file_index, p, last);
+				update_window_locked(t, file_index, p, last, bg);
 				continue;
 			}
 			if (need_reload) {
+				/* A reader that left does not reload the torrent under the one that
+				 * came: B5, a player's seek closed the connection whose pump was on
+				 * an evicted piece; the reload (every peer dropped and dialled again)
+				 * and the new read's lost window made that seek 620 ms. */
+				if (cancel_fired(cancel)) {
+					result = -EINTR;
+					break;
+				}
 				if (++reloads > MAX_RELOADS_PER_READ) {
 					result = -EIO;
 					break;
@@ -1781,7 +1828,7 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 					result = rc;
 					break;
 				}
-				update_window_locked(t, file_index, p, last);
+				update_window_locked(t, file_index, p, last, bg);
 			}
 		}
 		waker.reset();
@@ -1806,6 +1853,18 @@ ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t
 	} catch (...) {
 		return -EIO;
 	}
+}
+
+ssize_t bt_read(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t len,
+		gs_cancel *cancel) noexcept
+{
+	return read_impl(t, file_index, offset, buf, len, cancel, false);
+}
+
+ssize_t bt_read_background(bt_torrent *t, int file_index, int64_t offset, void *buf, size_t len,
+		gs_cancel *cancel) noexcept
+{
+	return read_impl(t, file_index, offset, buf, len, cancel, true);
 }
 
 int bt_torrent_get_status(bt_torrent *t, bt_torrent_status *o) noexcept

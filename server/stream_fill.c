@@ -220,7 +220,7 @@ static int fill_chunk(gs_streams *s, struct sfile *f, uint64_t c, bt_torrent *bt
 	if (got != (ssize_t)n) {
 		if (!bt)
 			return 1;
-		got = bt_read(bt, (int)f->idx, (int64_t)start, buf, n, tok);
+		got = bt_read_background(bt, (int)f->idx, (int64_t)start, buf, n, tok);
 		if (got != (ssize_t)n) {
 			log_debug("warmup fill %s/%u: chunk %llu: %s", f->hash, f->idx,
 				  (unsigned long long)c, got < 0 ? strerror((int)-got) : "short read");

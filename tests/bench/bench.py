@@ -467,6 +467,8 @@ def cmd_seeks(a):
     # offsets are never inside an earlier seek's read-ahead window (uncached for real).
     chosen.sort(reverse=True)
     lat, first_byte, errors = [], [], []
+    # per seek: wall-clock start (to find it in gostream's log), offset, seconds
+    samples = []
     buf = bytearray(1 << 20)
     # A failed seek (the server gave up: EIO/ETIMEDOUT, a cut body) counts with the time
     # it took and is reported; after 3 the run stops (each may cost a 30 s timeout).
@@ -483,6 +485,7 @@ def cmd_seeks(a):
                 if len(b) != probe:
                     raise OSError("short read: %d bytes" % len(b))
                 lat.append(t1 - t0)
+                samples.append([round(time.time() - (t1 - t0), 3), off, round(t1 - t0, 4)])
                 pos, end = off + probe, off + probe + a.follow
                 while pos < end:
                     n = os.preadv(fd, [memoryview(buf)[:min(len(buf), end - pos)]], pos)
@@ -512,6 +515,7 @@ def cmd_seeks(a):
                     raise OSError("short body: %d bytes" % got)
                 lat.append(t2 - t0)
                 first_byte.append(t1 - t0)
+                samples.append([round(time.time() - (t2 - t0), 3), off, round(t2 - t0, 4)])
                 read_n(r, a.follow)
                 c.close()
             except (OSError, http.client.HTTPException, RuntimeError) as e:
@@ -520,7 +524,8 @@ def cmd_seeks(a):
     print(json.dumps({"seeks": len(lat), "latency": summary(lat),
                       "under_5ms": sum(1 for x in lat if x < 0.005),
                       "errors": len(errors), "error_samples": errors,
-                      "first_byte": summary(first_byte), "offsets": chosen[:5]}))
+                      "first_byte": summary(first_byte), "offsets": chosen[:5],
+                      "samples": samples}))
 
 
 def cmd_player(a):
