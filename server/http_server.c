@@ -80,6 +80,7 @@ unsigned http_status_from_errno(int err)
 	case ENOSYS:
 	case EOPNOTSUPP:  return MHD_HTTP_METHOD_NOT_ALLOWED;
 	case ETIMEDOUT:   return MHD_HTTP_GATEWAY_TIMEOUT;
+	case EREMOTEIO:   return MHD_HTTP_BAD_GATEWAY;       /* a server we asked failed */
 	case EAGAIN:
 	case EBUSY:       return MHD_HTTP_SERVICE_UNAVAILABLE;
 	case EEXIST:      return MHD_HTTP_CONFLICT;

@@ -57,7 +57,11 @@ int torrent_fetch(const char *url, int timeout_s, char **buf, size_t *len, char 
 	if (rc != CURLE_OK) {
 		free(b.buf);
 		snprintf(err, errlen, "fetching %s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
-		return rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+		/* the server's failure, not ours (HTTP 502 at the API), unless the URL itself
+		 * cannot be parsed (400) */
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			return -ETIMEDOUT;
+		return rc == CURLE_URL_MALFORMAT ? -EINVAL : -EREMOTEIO;
 	}
 	*buf = b.buf ? b.buf : xcalloc(1, 1);   /* an empty 200 answer: not a .torrent, said later */
 	*len = b.len;

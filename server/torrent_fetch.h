@@ -12,8 +12,9 @@
 #define TORRENT_FETCH_MAX (64u << 20)   /* the engine's cap on .torrent files */
 
 /* GETs url into *buf (malloc'd, the caller frees; *len bytes). 0, or with the reason in
- * err: -ETIMEDOUT (timeout_s passed), -ENOMEM, -EIO (refused, HTTP >= 400, too large,
- * a protocol other than http/https). */
+ * err: -ETIMEDOUT (timeout_s passed), -ENOMEM, -EINVAL (a URL libcurl cannot parse),
+ * -EREMOTEIO (refused, HTTP >= 400, too large, a redirect to a protocol other than
+ * http/https). */
 int torrent_fetch(const char *url, int timeout_s, char **buf, size_t *len, char *err,
 		  size_t errlen);
 

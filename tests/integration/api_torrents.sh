@@ -88,7 +88,7 @@ expect_eq "add by URL hash" "$(json_get "$body" hash)" "$hc"
 post "{\"action\":\"rem\",\"hash\":\"$hc\"}"
 expect_eq "rem the URL's torrent" "$code" 200
 post "{\"action\":\"add\",\"link\":\"http://127.0.0.1:$WPORT/nope.torrent\"}"
-expect_eq "add by URL, 404: status (as before the move)" "$code" 500
+expect_eq "add by URL, 404: status (the .torrent's server failed: Bad Gateway)" "$code" 502
 expect_match "add by URL, 404: reason" "$body" 'fetching http://127.0.0.1:[0-9]+/nope.torrent: .*404'
 
 # Persistence: the records survive a restart; the daemon still answers after the garbage.
