@@ -126,7 +126,9 @@ char *dup_cstr(const std::string &s)
 struct read_window {
 	bool valid = false;
 	int file = -1;
-	int head = -1;                 /* first piece the reader is on */
+	int head = -1;                 /* first piece the reader is on, or the first still
+	                                * missing behind it (see update_window_locked) */
+	int pos = -1;                  /* first piece of the latest read */
 	int end = -1;                  /* last piece of the read-ahead */
 	int64_t used = 0;
 	bool bg = false;               /* a background reader's (bt_read_background) */
@@ -638,7 +640,9 @@ void update_window_locked(bt_torrent *t, int file, int first, int last, bool bg)
 		 * player's read that made the window (B5: a seek at piece 100, the pump at 101
 		 * 1 ms later). Moving the head past a piece still missing dropped it to priority
 		 * 0 while the player waited on it, until its read claimed it again 500 ms later
-		 * (B5 p99 outliers of 650 ms). The head stays on the first missing piece. */
+		 * (B5 p99 outliers of 650 ms). The head stays on the first missing piece; grades
+		 * and deadlines count from the latest read's piece (pos), so a missing piece behind
+		 * it ranks with it at the top instead of above it. */
 		std::lock_guard<std::mutex> g(e->store.mu);
 		for (int p = w->head; p < first; p++)
 			if (!t->ts->lt_have[size_t(p)]) {
@@ -650,6 +654,7 @@ void update_window_locked(bt_torrent *t, int file, int first, int last, bool bg)
 	bool changed = nhead != w->head || nend != w->end;
 	w->head = nhead;
 	w->end = nend;
+	w->pos = first;
 	bool newfile = t->played_files.insert(file).second;
 	if (!changed && !newfile)
 		return;
@@ -717,7 +722,7 @@ void update_window_locked(bt_torrent *t, int file, int first, int last, bool bg)
 				continue;
 			pr = 2;
 		} else if (p >= w->head && p <= w->end)
-			pr = std::max(4, 7 - (p - w->head));
+			pr = std::max(4, 7 - std::max(0, p - w->pos));
 		else if (seek && in_player_window(p))
 			pr = 3;
 		else
@@ -755,7 +760,7 @@ void update_window_locked(bt_torrent *t, int file, int first, int last, bool bg)
 			/* a background reader's pieces come after every player's */
 			if (c.bg && in_player_window(p))
 				continue;
-			int d = (p - c.head) * step + (c.bg ? BG_DEADLINE_MS : 0);
+			int d = std::max(0, p - c.pos) * step + (c.bg ? BG_DEADLINE_MS : 0);
 			if (&c != w && t->deadlined.count(p))
 				continue;
 			t->h.set_piece_deadline(lt::piece_index_t(p), d);
